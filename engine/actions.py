@@ -1,0 +1,124 @@
+"""The narrow waist's vocabulary: what an agent (or the operator) can ask the world to do.
+
+`noop`, `read`, `write`, `delete`, `invoke` and `sleep`; every service of the world is a
+genesis artifact reached through `invoke`. Actions are small slotted objects because a
+busy world builds hundreds of thousands of them a second.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+
+class Action:
+    __slots__ = ()
+    name: ClassVar[str] = "action"
+
+    def describe(self) -> str:
+        return self.name
+
+
+class Noop(Action):
+    __slots__ = ()
+    name = "noop"
+
+
+class Read(Action):
+    __slots__ = ("artifact_id",)
+    name = "read"
+
+    def __init__(self, artifact_id: str) -> None:
+        self.artifact_id = artifact_id
+
+    def describe(self) -> str:
+        return f"read {self.artifact_id}"
+
+
+class Write(Action):
+    """Create an artifact (artifact_id None or a free id) or overwrite one you own."""
+
+    __slots__ = ("artifact_id", "content", "kind")
+    name = "write"
+
+    def __init__(self, content: Any, artifact_id: str | None = None, kind: str = "data") -> None:
+        self.content = content
+        self.artifact_id = artifact_id
+        self.kind = kind
+
+    def describe(self) -> str:
+        return f"write {self.artifact_id or 'new ' + self.kind}"
+
+
+class Delete(Action):
+    __slots__ = ("artifact_id",)
+    name = "delete"
+
+    def __init__(self, artifact_id: str) -> None:
+        self.artifact_id = artifact_id
+
+    def describe(self) -> str:
+        return f"delete {self.artifact_id}"
+
+
+class Invoke(Action):
+    __slots__ = ("target", "method", "args")
+    name = "invoke"
+
+    def __init__(self, target: str, method: str, args: dict[str, Any] | None = None) -> None:
+        self.target = target
+        self.method = method
+        self.args = {} if args is None else args
+
+    def describe(self) -> str:
+        return f"invoke {self.target}.{self.method}"
+
+
+class Sleep(Action):
+    """Sleep for a duration, until an event kind, or until a predicate on the agent's own
+    state holds (re-checked when its holdings change). `timeout` bounds the last two."""
+
+    __slots__ = ("seconds", "until_event", "until", "timeout")
+    name = "sleep"
+
+    def __init__(
+        self,
+        seconds: float | None = None,
+        *,
+        until_event: tuple[str, ...] | str | None = None,
+        until: Callable[[Any], bool] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.seconds = seconds
+        self.until_event = (until_event,) if isinstance(until_event, str) else until_event
+        self.until = until
+        self.timeout = timeout
+
+    def describe(self) -> str:
+        if self.until_event:
+            return "sleep until " + "|".join(self.until_event)
+        if self.until is not None:
+            return "sleep until condition"
+        return f"sleep {self.seconds:g}s"
+
+
+NOOP = Noop()
+
+
+class Result:
+    """What an action gave: a value, or a refusal with its reason."""
+
+    __slots__ = ("ok", "value", "error", "code")
+
+    def __init__(self, ok: bool, value: Any = None, error: str | None = None, code: str | None = None) -> None:
+        self.ok = ok
+        self.value = value
+        self.error = error
+        self.code = code
+
+    def __repr__(self) -> str:
+        if self.ok:
+            return f"Result(ok, {self.value!r})"
+        return f"Result(refused: {self.error})"
+
+
+OK = Result(True)

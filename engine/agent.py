@@ -1,0 +1,413 @@
+"""An agent: one continuous loop (SPEC §3) and the states it passes through.
+
+    wait while held (paused, crashed, stopped) -> wait while frozen (compute debt)
+    -> re-read config if it changed -> observe -> think -> charge -> act -> record -> loop
+
+The loop only awaits when it has to wait. A turn that needs no waiting runs straight into
+the next one, and the agent yields to the scheduler once every `slice_actions` turns: one
+checkpoint costs about as much as a whole turn, so checkpointing per action would halve
+the world's speed, while a bounded slice keeps every other task (and the UI) responsive.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .actions import Invoke, Result, Sleep
+from .brains import build_brain
+from .events import AgentStatusChanged, BrainFailed
+
+if TYPE_CHECKING:
+    from .artifacts import Artifact
+    from .clock import Waiter
+    from .world import World
+
+THINKING = "thinking"
+ACTING = "acting"
+SLEEPING = "sleeping"
+FROZEN = "frozen"
+PAUSED = "paused"
+CRASHED = "crashed"
+STOPPED = "stopped"
+STATUSES = (THINKING, ACTING, SLEEPING, FROZEN, PAUSED, CRASHED, STOPPED)
+NEWSWORTHY = frozenset({FROZEN, PAUSED, CRASHED, STOPPED})
+
+# A balance this close to zero counts as paid off: waiting exactly -balance/rate seconds
+# can leave a rounding residue of a few ulps.
+THAW_EPSILON = 1e-9
+
+
+class AgentView:
+    """What an agent observes: live state read on demand, with the time injected.
+
+    One view per agent is reused across turns (only `now` and `last_result` change), so
+    observing costs nothing until a brain asks for something.
+    """
+
+    __slots__ = ("_agent", "_world", "id", "now", "last_result", "rng")
+
+    def __init__(self, agent: Agent) -> None:
+        self._agent = agent
+        self._world = agent.world
+        self.id = agent.id
+        self.now = 0.0
+        self.last_result: Result | None = None
+        self.rng = agent.rng
+
+    @property
+    def wall_time(self) -> str:
+        return self._world.clock.wall_time(self.now)
+
+    @property
+    def next_resolution_in(self) -> float | None:
+        return self._world.next_resolution_in(self.now)
+
+    @property
+    def scrip(self) -> int:
+        return self._world.ledger.scrip[self.id]
+
+    @property
+    def compute(self) -> float:
+        return self._world.ledger.buckets[self.id].peek(self.now)
+
+    @property
+    def rate(self) -> float:
+        return self._world.ledger.buckets[self.id].rate
+
+    @property
+    def capacity(self) -> float:
+        return self._world.ledger.buckets[self.id].capacity
+
+    def random_other(self) -> str | None:
+        """A uniformly random other live agent, from the agent's own random stream."""
+        ids = self._world.live_ids
+        n = len(ids)
+        if n < 2:
+            return None
+        rnd = self.rng.random
+        while True:
+            other = ids[int(rnd() * n)]
+            if other != self.id:
+                return other
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self._agent.config.get("params", {})
+
+    def scrip_of(self, principal: str) -> int:
+        return self._world.ledger.scrip.get(principal, 0)
+
+    def status_of(self, agent_id: str) -> str | None:
+        a = self._world.agents.get(agent_id)
+        return None if a is None else a.status
+
+    def frozen_agents(self) -> list[str]:
+        return self._world.frozen_ids()
+
+    def compute_of(self, principal: str) -> float:
+        b = self._world.ledger.buckets.get(principal)
+        return 0.0 if b is None else b.peek(self.now)
+
+    def owned(self, kind: str | None = None) -> list[str]:
+        return [a.id for a in self._world.artifacts.owned_by(self.id) if kind is None or a.kind == kind]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The full observation, for brains that want everything (e.g. an LLM prompt)."""
+        return {
+            "agent_id": self.id,
+            "wall_time": self.wall_time,
+            "world_time_s": round(self.now, 3),
+            "next_resolution_in_s": self.next_resolution_in,
+            "scrip": self.scrip,
+            "compute": round(self.compute, 3),
+            "rate": self.rate,
+            "capacity": self.capacity,
+            "owned_artifacts": self.owned(),
+            "last_result": None
+            if self.last_result is None
+            else {"ok": self.last_result.ok, "value": self.last_result.value, "error": self.last_result.error},
+        }
+
+
+class Agent:
+    def __init__(self, world: World, agent_id: str, config_artifact: Artifact, parent: str) -> None:
+        self.world = world
+        self.id = agent_id
+        self.parent = parent
+        self.config_artifact = config_artifact
+        self.config: dict[str, Any] = {}
+        self._config_version = -1
+        self.rng = world.rng_for(agent_id)
+        self.brain = None
+        self.think_delay = 0.0
+        self.status = SLEEPING
+        self.detail = ""
+        self.actions = 0
+        self.refused = 0
+        self.failures = 0  # consecutive brain failures
+        self.total_failures = 0
+        self.last_action = ""
+        self.last_error = ""
+        self.frozen_since: float | None = None
+        self.times_frozen = 0
+        self.paused = False
+        self.crashed = False
+        self.stopped = False
+        self.held = False  # any reason not to run: world paused, paused, crashed, stopped
+        self._waiter: Waiter | None = None
+        self._predicate = None
+        self.view = AgentView(self)
+        self._apply_config()
+
+    # -- config ---------------------------------------------------------------------------------
+    def _apply_config(self) -> None:
+        """Follow the config artifact: whoever owns the config right may have changed it."""
+        cfg = self.config_artifact.content
+        old = self.config
+        self.config = cfg
+        self._config_version = self.config_artifact.version
+        if self.brain is None or old.get("brain") != cfg.get("brain") or old.get("params") != cfg.get("params"):
+            self.brain = build_brain(cfg["brain"], cfg.get("params", {}), self.rng)
+        self.think_delay = float(cfg.get("think_delay", 0.0))
+
+    # -- state --------------------------------------------------------------------------------
+    def _set_status(self, status: str, detail: str = "") -> None:
+        if status != self.status or detail != self.detail:
+            was = self.status
+            self.status = status
+            self.detail = detail
+            world = self.world
+            if status == FROZEN or was == FROZEN:
+                world.status_changed(self.id, status)
+            # Thawing and waking are the normal rhythm of a loop; only entering a state that
+            # stops an agent is news worth an event.
+            if status in NEWSWORTHY:
+                world.bus.publish(AgentStatusChanged(world.clock.now(), self.id, status, detail))
+
+    def refresh_held(self) -> None:
+        held = self.world.paused or self.paused or self.crashed or self.stopped
+        self.held = held
+        # Wake only a held agent being released (a resume must not cut a sleep short), or
+        # a stopped one wherever it waits, so its loop can end.
+        if self.stopped or (not held and self.status in (PAUSED, CRASHED)):
+            self.wake("released")
+
+    def wake(self, reason: str) -> None:
+        w = self._waiter
+        if w is not None:
+            w.wake(reason)
+
+    def wake_if_frozen(self) -> None:
+        """Its rate changed or compute arrived: a frozen agent recomputes its thaw time."""
+        if self.status == FROZEN:
+            self.wake("holdings")
+
+    def _holdings_changed(self, _principal: str) -> None:
+        """Ledger callback while frozen or sleeping on a predicate (rescue, transfer, rate)."""
+        if self.status == FROZEN:
+            self.wake("holdings")
+        elif self._predicate is not None:
+            try:
+                ok = bool(self._predicate(self.view))
+            except Exception:
+                ok = True  # a broken predicate must not keep the agent asleep forever
+            if ok:
+                self.wake("condition")
+
+    async def _wait(self, deadline: float | None) -> str:
+        w = self.world.clock.waiter(deadline)
+        self._waiter = w
+        try:
+            return await w.wait()
+        finally:
+            self._waiter = None
+
+    # -- the loop -------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """The loop; started by the world, which counts it as an engine task."""
+        await self._loop(self.world, self.world.clock)
+
+    async def _loop(self, world: World, clock) -> None:
+        ledger = world.ledger
+        bucket = ledger.buckets[self.id]
+        perform = world.waist.perform
+        view = self.view
+        cfg_artifact = self.config_artifact
+        slice_actions = world.slice_actions
+        turns = 0
+        checkpoint = anyio.lowlevel.checkpoint
+        while True:
+            if self.held:
+                if self.stopped:
+                    self._set_status(STOPPED)
+                    return
+                await self._hold()
+                continue
+            now = clock.now()
+            balance = bucket.balance if bucket.last_update == now else bucket.accrue(now)
+            if balance < -THAW_EPSILON:
+                await self._freeze()
+                continue
+            if cfg_artifact.version != self._config_version:
+                self._apply_config()
+            self.status = THINKING
+            brain = self.brain
+            try:
+                if self.think_delay > 0:
+                    await self._think_delay()
+                    if self.held:
+                        continue
+                    now = clock.now()
+                view.now = now
+                action = brain.decide(view)
+                if brain.is_async:
+                    action = await action
+                    now = clock.now()
+                    view.now = now
+                self.status = ACTING
+                result = perform(self.id, action, now, brain.thought_cost)
+                if result.__class__ is not Result:
+                    result = await result
+            except Exception as exc:  # a brain (or its action) failed: back off, maybe crash
+                await self._failed(exc)
+                continue
+            self.failures = 0
+            self.actions += 1
+            view.last_result = result
+            if not result.ok:
+                self.refused += 1
+                if result.code == "max_debt":
+                    await self._over_max_debt(action)
+                    continue
+            elif type(action) is Sleep:
+                self.last_action = action.describe()
+                await self._sleep(action)
+                continue
+            turns += 1
+            if turns >= slice_actions:
+                turns = 0
+                self.last_action = action.describe()
+                await checkpoint()
+
+    async def _hold(self) -> None:
+        self._set_status(CRASHED if self.crashed else PAUSED, self.last_error if self.crashed else "")
+        while self.held and not self.stopped:
+            await self._wait(None)
+
+    async def _think_delay(self) -> None:
+        await self._wait(self.world.clock.now() + self.think_delay)
+
+    async def _freeze(self) -> None:
+        """Wait exactly until the debt is paid off by accrual, or earlier by a rescue."""
+        world = self.world
+        clock = world.clock
+        bucket = world.ledger.buckets[self.id]
+        self.frozen_since = clock.now()
+        self.times_frozen += 1
+        self._set_status(FROZEN, f"debt {-bucket.balance:.2f}")
+        world.ledger.watchers[self.id] = self._holdings_changed
+        try:
+            while not self.held:
+                now = clock.now()
+                wait = bucket.time_until_non_negative(now)
+                if bucket.balance >= -THAW_EPSILON:
+                    break
+                await self._wait(None if math.isinf(wait) else now + wait)
+        finally:
+            world.ledger.watchers.pop(self.id, None)
+            self.frozen_since = None
+        if bucket.balance < 0:
+            bucket.balance = 0.0  # rounding residue of an exact thaw
+        if not self.held:
+            self._set_status(THINKING, "thawed")
+
+    async def _over_max_debt(self, action) -> None:
+        """The action would pass max_debt: wait until it would fit (or the bucket is full)."""
+        world = self.world
+        now = world.clock.now()
+        bucket = world.ledger.buckets[self.id]
+        need = world.waist.cost_of(action) - (world.waist.max_debt or 0.0)
+        target = min(bucket.capacity, need)
+        balance = bucket.accrue(now)
+        if bucket.rate > 0 and balance < target:
+            self._set_status(FROZEN, "saving for an action past max debt")
+            await self._wait(now + (target - balance) / bucket.rate)
+
+    async def _sleep(self, action: Sleep) -> None:
+        world = self.world
+        now = world.clock.now()
+        deadline = None
+        if action.seconds is not None:
+            deadline = now + max(0.0, float(action.seconds))
+        elif action.timeout is not None:
+            deadline = now + max(0.0, float(action.timeout))
+        if action.until is not None:
+            self._predicate = action.until
+            if action.until(self.view):
+                self._predicate = None
+                return
+        self._set_status(SLEEPING, action.describe())
+        w = world.clock.waiter(deadline)
+        self._waiter = w
+        if action.until_event:
+            world.bus.wake_on(action.until_event, self.id if action.until is None else None, w)
+        if self._predicate is not None:
+            world.ledger.watchers[self.id] = self._holdings_changed
+        try:
+            reason = await w.wait()
+        finally:
+            self._waiter = None
+            if self._predicate is not None:
+                world.ledger.watchers.pop(self.id, None)
+                self._predicate = None
+        self.view.last_result = Result(True, {"woke": reason})
+
+    async def _failed(self, exc: Exception) -> None:
+        world = self.world
+        self.failures += 1
+        self.total_failures += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        world.bus.publish(BrainFailed(world.clock.now(), self.id, self.last_error, self.failures))
+        if self.failures >= world.config.agents_policy.max_failures:
+            self.crashed = True
+            self.refresh_held()
+            return
+        backoff = min(
+            world.config.agents_policy.backoff_base * 2 ** (self.failures - 1),
+            world.config.agents_policy.backoff_max,
+        )
+        self._set_status(SLEEPING, f"backing off {backoff:g}s after: {self.last_error}")
+        await self._wait(world.clock.now() + backoff)
+
+    def restart(self) -> None:
+        """Operator: clear a crash and let the loop run again."""
+        self.crashed = False
+        self.failures = 0
+        self.last_error = ""
+        self.refresh_held()
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        ledger = self.world.ledger
+        b = ledger.buckets[self.id]
+        return {
+            "id": self.id,
+            "status": self.status,
+            "detail": self.detail,
+            "brain": self.config.get("brain"),
+            "scrip": ledger.scrip[self.id],
+            "compute_balance": round(b.peek(now), 6),
+            "rate": b.rate,
+            "capacity": b.capacity,
+            "actions": self.actions,
+            "refused": self.refused,
+            "failures": self.total_failures,
+            "times_frozen": self.times_frozen,
+            "last_action": self.last_action,
+            "config_owner": self.config_artifact.owner,
+        }
+
+
+__all__ = ["Agent", "AgentView", "STATUSES", "Invoke"]

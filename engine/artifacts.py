@@ -1,0 +1,153 @@
+"""The artifact store: everything in the world is an artifact with one owner.
+
+Only the owner may write or delete an artifact; ownership moves only by an explicit
+transfer or a sale. Disk use is charged to the owner's quota in the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Refusal
+
+# Kinds an agent may write directly. Rights, contracts and genesis artifacts are made by
+# the services that own their rules.
+WRITABLE_KINDS = frozenset({"data", "code"})
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+MAX_CONTENT = 1_000_000
+
+
+def content_size(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content.encode())
+    return len(json.dumps(content, sort_keys=True, default=str).encode())
+
+
+@dataclass(slots=True)
+class Artifact:
+    id: str
+    kind: str
+    owner: str
+    content: Any
+    created: float
+    updated: float
+    size: int
+    version: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "owner": self.owner,
+            "size": self.size,
+            "version": self.version,
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+
+class ArtifactStore:
+    def __init__(self, ledger) -> None:
+        self._ledger = ledger
+        self.by_id: dict[str, Artifact] = {}
+        self._counter = 0
+
+    def __contains__(self, artifact_id: object) -> bool:
+        return artifact_id in self.by_id
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def get(self, artifact_id: object) -> Artifact:
+        art = self.by_id.get(artifact_id) if isinstance(artifact_id, str) else None
+        if art is None:
+            raise Refusal(f"unknown artifact {artifact_id!r}", "unknown")
+        return art
+
+    def owned_by(self, owner: str) -> list[Artifact]:
+        return [a for a in self.by_id.values() if a.owner == owner]
+
+    def new_id(self, kind: str) -> str:
+        while True:
+            self._counter += 1
+            candidate = f"{kind}-{self._counter}"
+            if candidate not in self.by_id:
+                return candidate
+
+    def create(
+        self,
+        owner: str,
+        kind: str,
+        content: Any,
+        now: float,
+        artifact_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+        charge_disk: bool = True,
+    ) -> Artifact:
+        if artifact_id is None:
+            artifact_id = self.new_id(kind)
+        elif not isinstance(artifact_id, str) or not ID_PATTERN.match(artifact_id):
+            raise Refusal(
+                f"invalid artifact id {artifact_id!r}: 1-64 letters, digits, '.', '_', ':' or '-'",
+                "invalid",
+            )
+        elif artifact_id in self.by_id:
+            raise Refusal(f"artifact {artifact_id!r} already exists", "exists")
+        size = content_size(content)
+        if size > MAX_CONTENT:
+            raise Refusal(f"content too large: {size} bytes (max {MAX_CONTENT})", "invalid")
+        if charge_disk:
+            self._ledger.use_disk(owner, size)
+        art = Artifact(artifact_id, kind, owner, content, now, now, size, meta=meta or {})
+        self.by_id[artifact_id] = art
+        return art
+
+    def check_owner(self, art: Artifact, principal: str, verb: str) -> None:
+        if art.owner != principal:
+            raise Refusal(
+                f"cannot {verb} {art.id}: it is owned by {art.owner}, not {principal}",
+                "not_owner",
+            )
+
+    def overwrite(self, principal: str, artifact_id: str, content: Any, now: float) -> Artifact:
+        art = self.get(artifact_id)
+        self.check_owner(art, principal, "write")
+        if art.kind not in WRITABLE_KINDS:
+            raise Refusal(f"{art.id} is a {art.kind} artifact; its service changes it", "invalid")
+        size = content_size(content)
+        if size > MAX_CONTENT:
+            raise Refusal(f"content too large: {size} bytes (max {MAX_CONTENT})", "invalid")
+        self._ledger.use_disk(art.owner, size - art.size)
+        art.content = content
+        art.size = size
+        art.updated = now
+        art.version += 1
+        return art
+
+    def delete(self, principal: str, artifact_id: str) -> Artifact:
+        art = self.get(artifact_id)
+        self.check_owner(art, principal, "delete")
+        if art.kind not in WRITABLE_KINDS:
+            raise Refusal(f"{art.id} is a {art.kind} artifact and cannot be deleted", "invalid")
+        del self.by_id[artifact_id]
+        self._ledger.use_disk(art.owner, -art.size)
+        return art
+
+    def transfer(self, artifact_id: str, frm: str, to: str, now: float) -> Artifact:
+        """Move ownership (and the disk it takes) from `frm` to `to`, or refuse."""
+        art = self.get(artifact_id)
+        self.check_owner(art, frm, "transfer")
+        self._ledger.require(to, "recipient")
+        if to == frm:
+            raise Refusal("cannot transfer an artifact to its owner", "invalid")
+        if art.kind == "genesis":
+            raise Refusal(f"{art.id} is a genesis artifact and cannot change hands", "invalid")
+        self._ledger.use_disk(to, art.size)  # refuses first if the receiver has no room
+        self._ledger.use_disk(frm, -art.size)
+        art.owner = to
+        art.updated = now
+        return art

@@ -1,0 +1,37 @@
+"""Brains: what decides an agent's next action. A registry of the built-in ones."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ..errors import Refusal
+from .base import Brain, BrainParams
+
+BRAINS: dict[str, type[Brain]] = {}
+
+
+def register(cls: type[Brain]) -> type[Brain]:
+    BRAINS[cls.name] = cls
+    return cls
+
+
+def brain_class(name: object) -> type[Brain]:
+    _load_builtin()
+    cls = BRAINS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise Refusal(f"unknown brain {name!r}; known brains: {', '.join(sorted(BRAINS))}", "unknown")
+    return cls
+
+
+def build_brain(name: str, params: dict[str, Any] | None, rng: random.Random) -> Brain:
+    cls = brain_class(name)
+    return cls(cls.validate_params(params), rng)
+
+
+def _load_builtin() -> None:
+    if not BRAINS:
+        from . import scripted  # noqa: F401  (registers on import)
+
+
+__all__ = ["BRAINS", "Brain", "BrainParams", "brain_class", "build_brain", "register"]

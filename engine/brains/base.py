@@ -1,0 +1,43 @@
+"""The brain protocol: given an observation, return an action and say what the thought cost.
+
+A brain is built from its validated parameters and the agent's own seeded random stream,
+so a scripted world is deterministic for a given seed. `thought_cost` is read right after
+each `decide`; an LLM brain sets it from the tokens it used.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from ..actions import Action
+    from ..agent import AgentView
+
+
+class BrainParams(BaseModel):
+    """Parameters every brain takes; brains extend this."""
+
+    model_config = ConfigDict(extra="forbid")
+    think_cost: float = Field(1.0, ge=0, allow_inf_nan=False, description="compute one thought costs")
+
+
+class Brain:
+    name: ClassVar[str] = "brain"
+    Params: ClassVar[type[BrainParams]] = BrainParams
+    is_async: ClassVar[bool] = False  # True when decide() returns an awaitable
+    summary: ClassVar[str] = ""
+
+    def __init__(self, params: BrainParams, rng: random.Random) -> None:
+        self.params = params
+        self.rng = rng
+        self.thought_cost = params.think_cost
+
+    def decide(self, view: AgentView) -> Action:
+        raise NotImplementedError
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any] | None) -> BrainParams:
+        return cls.Params.model_validate(params or {})

@@ -1,0 +1,162 @@
+"""Built-in scripted brains: seeded, deterministic, no network.
+
+Together they make the default world lively: money circulates (boltzmann, philanthropist),
+expensive thinkers write artifacts and fall into compute debt (dreamer), rescuers pay off
+frozen agents' debt with their own compute (rescuer), and the rich found new agents
+(founder). Issue 3's economy brains (builders, traders, lenders) join them later.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..actions import NOOP, Action, Delete, Invoke, Sleep, Write
+from . import register
+from .base import Brain, BrainParams
+
+
+@register
+class Boltzmann(Brain):
+    """Gives one scrip to a random other agent (Boltzmann wealth model)."""
+
+    name = "boltzmann"
+    summary = "gives 1 scrip to a random other agent"
+
+    class Params(BrainParams):
+        think_cost: float = Field(0.5, ge=0, allow_inf_nan=False)
+        when_broke: Literal["noop", "sleep"] = Field(
+            "noop", description="with no scrip: noop like Mesa's model, or sleep until paid"
+        )
+
+    def decide(self, view) -> Action:
+        if view.scrip <= 0:
+            if self.params.when_broke == "sleep":
+                return Sleep(until_event="scrip_transferred", timeout=60.0)
+            return NOOP
+        other = view.random_other()
+        if other is None:
+            return NOOP
+        return Invoke("ledger", "transfer", {"to": other, "amount": 1})
+
+
+@register
+class Philanthropist(Brain):
+    """Gives part of its scrip to the poorest of a few agents it looks at."""
+
+    name = "philanthropist"
+    summary = "gives scrip to the poorest agent it sees"
+
+    class Params(BrainParams):
+        keep: int = Field(5, ge=0, description="scrip it never gives away")
+        gift: int = Field(2, ge=1)
+        sample: int = Field(5, ge=1, le=100, description="agents looked at per decision")
+        patience: float = Field(30.0, gt=0, description="longest sleep while waiting for scrip")
+
+    def decide(self, view) -> Action:
+        p = self.params
+        if view.scrip < p.keep + p.gift:
+            return Sleep(until_event="scrip_transferred", timeout=p.patience)
+        candidates = [o for o in (view.random_other() for _ in range(p.sample)) if o is not None]
+        if not candidates:
+            return Sleep(seconds=p.patience)
+        poorest = min(candidates, key=lambda a: (view.scrip_of(a), a))
+        return Invoke("ledger", "transfer", {"to": poorest, "amount": p.gift})
+
+
+@register
+class Dreamer(Brain):
+    """An expensive thinker: long thoughts, each written down as an artifact. It falls into
+    compute debt and freezes until accrual (or a rescuer) pays it off."""
+
+    name = "dreamer"
+    summary = "expensive thoughts written as artifacts; often frozen"
+
+    class Params(BrainParams):
+        think_cost: float = Field(6.0, ge=0, allow_inf_nan=False)
+        words: int = Field(12, ge=1, le=10_000)
+        keep_artifacts: int = Field(5, ge=1, description="older thoughts are deleted")
+
+    VOCAB = (
+        "scrip", "compute", "debt", "oracle", "bid", "market", "rate", "right", "loan",
+        "freeze", "thaw", "rescue", "artifact", "owner", "ledger", "time", "market",
+        "price", "value", "trust", "interest", "claim", "holder", "budget", "quota",
+    )
+
+    def __init__(self, params, rng) -> None:
+        super().__init__(params, rng)
+        self.written: list[str] = []
+
+    def decide(self, view) -> Action:
+        if view.last_result is not None and view.last_result.ok and isinstance(view.last_result.value, dict):
+            new_id = view.last_result.value.get("artifact_id")
+            if new_id and new_id not in self.written:
+                self.written.append(new_id)
+        if len(self.written) > self.params.keep_artifacts:
+            return Delete(self.written.pop(0))
+        words = " ".join(self.rng.choice(self.VOCAB) for _ in range(self.params.words))
+        return Write(f"{view.wall_time} {view.id} dreams: {words}")
+
+
+@register
+class Rescuer(Brain):
+    """Pays off frozen agents' compute debt from its own positive balance."""
+
+    name = "rescuer"
+    summary = "transfers compute to frozen agents"
+
+    class Params(BrainParams):
+        think_cost: float = Field(0.2, ge=0, allow_inf_nan=False)
+        reserve: float = Field(2.0, ge=0, description="compute it keeps for itself")
+        amount: float = Field(3.0, gt=0, description="compute given per rescue")
+        patience: float = Field(20.0, gt=0)
+
+    def decide(self, view) -> Action:
+        p = self.params
+        frozen = view.frozen_agents()
+        if frozen and view.compute >= p.reserve + p.amount:
+            target = frozen[int(self.rng.random() * len(frozen))]
+            if target != view.id:
+                return Invoke("ledger", "transfer_compute", {"to": target, "amount": p.amount})
+        return Sleep(until_event="agent_status", timeout=p.patience)
+
+
+@register
+class Founder(Brain):
+    """Saves scrip (sleeping until it is rich enough) and then founds a new agent,
+    paying it scrip and a slice of its own compute rate."""
+
+    name = "founder"
+    summary = "saves up, then spawns a child agent"
+
+    class Params(BrainParams):
+        threshold: int = Field(40, ge=1, description="scrip needed before founding")
+        endowment: int = Field(10, ge=0, description="scrip given to the child")
+        rate_share: float = Field(0.25, gt=0, lt=1, description="share of its rate given")
+        child_brain: str = "boltzmann"
+        max_children: int = Field(2, ge=0)
+
+    def __init__(self, params, rng) -> None:
+        super().__init__(params, rng)
+        self.children = 0
+
+    def decide(self, view) -> Action:
+        p = self.params
+        if self.children >= p.max_children:  # done founding: circulate what it has
+            other = view.random_other()
+            if view.scrip > 0 and other is not None:
+                return Invoke("ledger", "transfer", {"to": other, "amount": 1})
+            return Sleep(seconds=30.0)
+        if view.scrip < p.threshold:
+            return Sleep(until=lambda v: v.scrip >= p.threshold, timeout=120.0)
+        self.children += 1
+        return Invoke(
+            "ledger",
+            "spawn",
+            {
+                "brain": p.child_brain,
+                "rate": round(view.rate * p.rate_share, 6),
+                "scrip": p.endowment,
+            },
+        )

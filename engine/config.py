@@ -1,0 +1,225 @@
+"""World files: pydantic models loaded from TOML, with errors that name the field.
+
+`load_world(path)` reads a file; `load_scenario(name)` reads one of the worlds embedded in
+the package (`engine/worlds/*.toml`, the default world among them). Every error is a
+`ConfigError` whose message names the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import Refusal
+
+
+class ConfigError(ValueError):
+    """A world file is wrong; the message says where and how."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClockConfig(Strict):
+    speed: float = Field(1.0, gt=0, lt=1e6, description="world seconds per real second")
+    virtual: bool = Field(False, description="jump to the next wake-up when all agents wait")
+    epoch: datetime = Field(datetime(2026, 1, 1, tzinfo=timezone.utc), description="wall time at world start")
+
+    @field_validator("epoch")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+
+
+class ComputeConfig(Strict):
+    total_rate: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="sum of all compute rates; the operator's reserve gets what agents don't",
+    )
+    default_capacity: float = Field(20.0, ge=0, allow_inf_nan=False)
+    max_debt: float | None = Field(None, ge=0, allow_inf_nan=False)
+    compute_per_cpu: float = Field(10.0, gt=0, description="compute units/s that equal one CPU core")
+
+
+class CostsConfig(Strict):
+    """Compute cost of each action; `"service.method"` keys price genesis methods."""
+
+    model_config = ConfigDict(extra="allow")
+    noop: float = Field(0.1, ge=0, allow_inf_nan=False)
+    read: float = Field(0.2, ge=0, allow_inf_nan=False)
+    write: float = Field(1.0, ge=0, allow_inf_nan=False)
+    delete: float = Field(0.2, ge=0, allow_inf_nan=False)
+    sleep: float = Field(0.0, ge=0, allow_inf_nan=False)
+    invoke: float = Field(0.5, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _methods(self) -> CostsConfig:
+        for key, value in (self.model_extra or {}).items():
+            if "." not in key:
+                raise ValueError(f"unknown cost {key!r}: use an action name or 'service.method'")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"cost {key!r} must be a number >= 0, got {value!r}")
+        return self
+
+    def table(self) -> dict[str, float]:
+        return {**self.model_dump(), **{k: float(v) for k, v in (self.model_extra or {}).items()}}
+
+
+class OperatorConfig(Strict):
+    scrip: int = Field(1000, ge=0)
+    rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="reserve rate when total_rate is unset")
+    capacity: float = Field(100.0, ge=0, allow_inf_nan=False)
+    disk_quota: int = Field(10_000_000, ge=0)
+
+
+class AgentsPolicy(Strict):
+    max_failures: int = Field(5, ge=1, description="consecutive brain failures before crashed")
+    backoff_base: float = Field(1.0, gt=0)
+    backoff_max: float = Field(60.0, gt=0)
+    disk_quota: int = Field(1_000_000, ge=0)
+    slice_actions: int = Field(32, ge=1, le=10_000, description="turns between yields")
+
+
+class MetricsConfig(Strict):
+    interval: float = Field(10.0, gt=0, allow_inf_nan=False, description="world seconds per window")
+    keep: int = Field(10_000, ge=1, description="windows kept in memory")
+
+
+class OracleConfig(Strict):
+    resolution_interval: float = Field(60.0, gt=0, allow_inf_nan=False)
+
+
+class AgentGroup(Strict):
+    brain: str
+    count: int = Field(1, ge=0, le=1_000_000)
+    scrip: int = Field(0, ge=0)
+    rate: float = Field(1.0, ge=0, allow_inf_nan=False)
+    capacity: float | None = Field(None, ge=0, allow_inf_nan=False)
+    think_delay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    params: dict[str, Any] = Field(default_factory=dict)
+    prefix: str = Field("a", pattern=r"^[a-z][a-z0-9_-]{0,15}$")
+
+    @model_validator(mode="after")
+    def _brain(self) -> AgentGroup:
+        from .brains import brain_class
+
+        try:
+            cls = brain_class(self.brain)
+        except Refusal as r:
+            raise ValueError(str(r)) from None
+        try:
+            cls.validate_params(self.params)
+        except ValidationError as e:
+            raise ValueError("params: " + _describe(e, prefix="params")) from None
+        return self
+
+
+class WorldConfig(Strict):
+    name: str = "world"
+    description: str = ""
+    seed: int = 0
+    clock: ClockConfig = Field(default_factory=ClockConfig)
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
+    operator: OperatorConfig = Field(default_factory=OperatorConfig)
+    agents_policy: AgentsPolicy = Field(default_factory=AgentsPolicy)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    oracle: OracleConfig = Field(default_factory=OracleConfig)
+    llm_budget: float = Field(0.0, ge=0, allow_inf_nan=False, description="dollars for LLM thinking")
+    agents: list[AgentGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rates(self) -> WorldConfig:
+        if self.compute.total_rate is not None:
+            used = sum(g.rate * g.count for g in self.agents)
+            if used > self.compute.total_rate + 1e-9:
+                raise ValueError(
+                    f"compute.total_rate {self.compute.total_rate:g} is less than the agents' rates ({used:g})"
+                )
+        return self
+
+    @property
+    def agent_count(self) -> int:
+        return sum(g.count for g in self.agents)
+
+    @property
+    def total_rate(self) -> float:
+        if self.compute.total_rate is not None:
+            return self.compute.total_rate
+        return sum(g.rate * g.count for g in self.agents) + self.operator.rate
+
+    @property
+    def operator_rate(self) -> float:
+        return self.total_rate - sum(g.rate * g.count for g in self.agents)
+
+    def with_agents(self, n: int) -> WorldConfig:
+        """The same world with `n` agents, groups scaled in proportion (largest remainder)."""
+        if type(n) is not int or n < 1:
+            raise ConfigError(f"--agents must be a whole number >= 1, got {n!r}")
+        if not self.agents:
+            raise ConfigError("this world has no agent groups to scale")
+        weights = [g.count or 1 for g in self.agents] if self.agent_count else [1] * len(self.agents)
+        exact = [n * w / sum(weights) for w in weights]
+        counts = [math.floor(x) for x in exact]
+        for i in sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])[: n - sum(counts)]:
+            counts[i] += 1
+        groups = [g.model_copy(update={"count": c}) for g, c in zip(self.agents, counts)]
+        data = self.model_dump()
+        data["agents"] = [g.model_dump() for g in groups]
+        data["compute"]["total_rate"] = None if self.compute.total_rate is None else max(
+            self.compute.total_rate, sum(g.rate * g.count for g in groups)
+        )
+        return parse_world(data, source="--agents")
+
+
+def _describe(e: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"] if x not in ("function-after",))
+        if prefix and loc:
+            loc = f"{prefix}.{loc}"
+        elif prefix:
+            loc = prefix
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def parse_world(data: dict[str, Any], source: str = "<world>") -> WorldConfig:
+    try:
+        return WorldConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{source}: {_describe(e)}") from None
+
+
+def load_world(path: str | Path) -> WorldConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such world file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_world(data, source=str(path))
+
+
+def scenario_names() -> list[str]:
+    return sorted(p.name.removesuffix(".toml") for p in resources.files("engine.worlds").iterdir() if p.name.endswith(".toml"))
+
+
+def load_scenario(name: str) -> WorldConfig:
+    if name not in scenario_names():
+        raise ConfigError(f"unknown scenario {name!r}; known: {', '.join(scenario_names())}")
+    text = resources.files("engine.worlds").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return parse_world(tomllib.loads(text), source=f"scenario {name}")

@@ -1,0 +1,324 @@
+"""Typed events and the bus that carries them.
+
+Publishing never waits: each subscriber has a bounded buffer that drops its oldest event
+when full (and counts the drop), and events with a `coalesce_key` replace the pending one
+with the same key, so a slow reader (the UI, an exporter) never slows the engine.
+The bus also wakes agents sleeping until an event kind (optionally only events that
+concern them), which is how "sleep until a transfer is received" works without polling.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, ClassVar, Iterable
+
+import anyio
+
+
+@dataclass(slots=True)
+class Event:
+    """Base of every event. `seq` is set by the bus; `t` is world time."""
+
+    kind: ClassVar[str] = "event"
+    # The field naming the principal an event concerns, for targeted sleeps.
+    target: ClassVar[str | None] = None
+    t: float
+    seq: int = field(default=0, init=False)
+
+    @property
+    def coalesce_key(self) -> Any:
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"kind": self.kind}
+        for f in fields(self):
+            d[f.name] = getattr(self, f.name)
+        return d
+
+
+def _event(kind: str, target: str | None = None):
+    """Register an event class under a kind name."""
+
+    def register(cls):
+        cls.kind = kind
+        cls.target = target
+        EVENT_KINDS[kind] = cls
+        return cls
+
+    return register
+
+
+EVENT_KINDS: dict[str, type[Event]] = {}
+
+
+@_event("scrip_transferred", target="to")
+@dataclass(slots=True)
+class ScripTransferred(Event):
+    frm: str
+    to: str
+    amount: int
+
+
+@_event("compute_transferred", target="to")
+@dataclass(slots=True)
+class ComputeTransferred(Event):
+    frm: str
+    to: str
+    amount: float
+    credited: float  # clamped at the receiver's capacity; the rest stayed with the sender
+
+
+@_event("rate_transferred", target="to")
+@dataclass(slots=True)
+class RateTransferred(Event):
+    frm: str
+    to: str
+    amount: float
+
+
+@_event("rate_changed", target="agent_id")
+@dataclass(slots=True)
+class BucketChanged(Event):
+    agent_id: str
+    rate: float
+    capacity: float
+
+
+@_event("agent_spawned", target="agent_id")
+@dataclass(slots=True)
+class AgentSpawned(Event):
+    agent_id: str
+    parent: str
+    brain: str
+    scrip: int
+    rate: float
+
+
+@_event("agent_status", target="agent_id")
+@dataclass(slots=True)
+class AgentStatusChanged(Event):
+    agent_id: str
+    status: str
+    detail: str = ""
+
+
+@_event("artifact_written", target="owner")
+@dataclass(slots=True)
+class ArtifactWritten(Event):
+    artifact_id: str
+    owner: str
+    artifact_kind: str
+    size: int
+    created: bool
+
+
+@_event("artifact_deleted", target="owner")
+@dataclass(slots=True)
+class ArtifactDeleted(Event):
+    artifact_id: str
+    owner: str
+
+
+@_event("artifact_transferred", target="to")
+@dataclass(slots=True)
+class ArtifactTransferred(Event):
+    artifact_id: str
+    frm: str
+    to: str
+
+
+@_event("config_changed", target="agent_id")
+@dataclass(slots=True)
+class ConfigChanged(Event):
+    agent_id: str
+    by: str
+    changes: dict[str, Any]
+
+
+@_event("action_refused", target="principal")
+@dataclass(slots=True)
+class ActionRefused(Event):
+    principal: str
+    action: str
+    reason: str
+
+
+@_event("brain_failed", target="agent_id")
+@dataclass(slots=True)
+class BrainFailed(Event):
+    agent_id: str
+    error: str
+    failures: int
+
+
+@_event("world_control")
+@dataclass(slots=True)
+class WorldControl(Event):
+    what: str  # "paused" | "resumed" | "speed"
+    detail: str = ""
+
+
+@_event("window_closed")
+@dataclass(slots=True)
+class WindowClosed(Event):
+    window: dict[str, Any]
+
+
+@_event("sandbox_stats", target="agent_id")
+@dataclass(slots=True)
+class SandboxStatsEvent(Event):
+    agent_id: str
+    stats: Any
+
+    @property
+    def coalesce_key(self) -> Any:
+        return ("sandbox_stats", self.agent_id)
+
+
+@_event("sandbox_incident", target="agent_id")
+@dataclass(slots=True)
+class SandboxIncidentEvent(Event):
+    agent_id: str
+    failure: str
+    detail: str
+
+
+class Subscription:
+    """A bounded, coalescing mailbox of events for one reader."""
+
+    def __init__(self, bus: EventBus, kinds: frozenset[str] | None, maxlen: int) -> None:
+        self._bus = bus
+        self.kinds = kinds
+        self.maxlen = maxlen
+        self._queue: deque[Event] = deque()
+        self._latest: dict[Any, Event] = {}  # coalesced events, newest per key
+        self._ready = anyio.Event()
+        self.dropped = 0
+        self.coalesced = 0
+        self.delivered = 0
+
+    def _offer(self, ev: Event) -> None:
+        key = ev.coalesce_key
+        if key is not None:
+            if key in self._latest:
+                self.coalesced += 1
+            self._latest[key] = ev
+        else:
+            q = self._queue
+            if len(q) >= self.maxlen:
+                q.popleft()
+                self.dropped += 1
+            q.append(ev)
+        if not self._ready.is_set():
+            self._ready.set()
+
+    def pending(self) -> int:
+        return len(self._queue) + len(self._latest)
+
+    def drain(self) -> list[Event]:
+        """Take everything pending now, without waiting."""
+        batch = list(self._queue)
+        self._queue.clear()
+        if self._latest:
+            batch.extend(self._latest.values())
+            self._latest.clear()
+        self._ready = anyio.Event()
+        self.delivered += len(batch)
+        return batch
+
+    async def next_batch(self) -> list[Event]:
+        """Wait for at least one event and take everything pending."""
+        while not self.pending():
+            await self._ready.wait()
+            if not self.pending():
+                self._ready = anyio.Event()
+        return self.drain()
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self)
+
+
+class EventBus:
+    """Publishes events to subscribers and to agents sleeping until an event kind."""
+
+    def __init__(self, recent: int = 2000) -> None:
+        self.seq = 0
+        self.recent: deque[Event] = deque(maxlen=recent)
+        self.counts: dict[str, int] = {}
+        self._all: list[Subscription] = []
+        self._by_kind: dict[str, list[Subscription]] = {}
+        # kind -> principal (or None for "any") -> waiters (engine.clock.Waiter) to wake
+        self._wakers: dict[str, dict[str | None, list[Any]]] = {}
+        self._hooks: list[Callable[[Event], None]] = []
+
+    def publish(self, ev: Event) -> None:
+        self.seq += 1
+        ev.seq = self.seq
+        self.recent.append(ev)
+        kind = ev.kind
+        counts = self.counts
+        counts[kind] = counts.get(kind, 0) + 1
+        for hook in self._hooks:
+            hook(ev)
+        for sub in self._all:
+            sub._offer(ev)
+        subs = self._by_kind.get(kind)
+        if subs:
+            for sub in subs:
+                sub._offer(ev)
+        wakers = self._wakers.get(kind)
+        if wakers:
+            self._wake(wakers, ev)
+
+    def _wake(self, wakers: dict[str | None, list[Any]], ev: Event) -> None:
+        woken = wakers.pop(None, None) or []
+        if ev.target is not None:
+            woken += wakers.pop(getattr(ev, ev.target), None) or []
+        reason = "event:" + ev.kind
+        for waiter in woken:
+            waiter.wake(reason)
+
+    def subscribe(self, kinds: Iterable[str] | None = None, maxlen: int = 10_000) -> Subscription:
+        kind_set = None if kinds is None else frozenset(kinds)
+        if kind_set is not None:
+            unknown = kind_set - EVENT_KINDS.keys()
+            if unknown:
+                raise ValueError(f"unknown event kinds: {sorted(unknown)}")
+        sub = Subscription(self, kind_set, maxlen)
+        if kind_set is None:
+            self._all.append(sub)
+        else:
+            for k in kind_set:
+                self._by_kind.setdefault(k, []).append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._all:
+            self._all.remove(sub)
+        for subs in self._by_kind.values():
+            if sub in subs:
+                subs.remove(sub)
+
+    def add_hook(self, hook: Callable[[Event], None]) -> None:
+        """A synchronous hook called for every event (engine-internal, must be cheap)."""
+        self._hooks.append(hook)
+
+    def wake_on(self, kinds: Iterable[str], principal: str | None, waiter: Any) -> None:
+        """Wake `waiter` at the next event of one of `kinds` concerning `principal` (any
+        principal when None). A woken waiter ignores further wakes, so registrations left
+        under the other kinds are harmless; they are pruned as they accumulate."""
+        for kind in kinds:
+            if kind not in EVENT_KINDS:
+                raise ValueError(f"unknown event kind {kind!r}")
+            waiting = self._wakers.setdefault(kind, {}).setdefault(principal, [])
+            if len(waiting) >= 8:
+                waiting[:] = [w for w in waiting if not w.woken]
+            waiting.append(waiter)
+
+    @property
+    def dropped(self) -> int:
+        subs = set(self._all)
+        for lst in self._by_kind.values():
+            subs.update(lst)
+        return sum(s.dropped for s in subs)

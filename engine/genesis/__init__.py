@@ -1,0 +1,1 @@
+"""Genesis artifacts: the world's services (ledger, world control; later oracle, market...)."""

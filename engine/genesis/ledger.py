@@ -1,0 +1,117 @@
+"""The genesis ledger: balances, scrip and compute transfers (rescues), rate moves,
+artifact transfers and spawning agents, as methods any principal can invoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import Refusal
+from ..events import (
+    ArtifactTransferred,
+    BucketChanged,
+    ComputeTransferred,
+    RateTransferred,
+    ScripTransferred,
+)
+from ..ledger import check_quantity
+from .base import GenesisArtifact, method
+
+
+class LedgerArtifact(GenesisArtifact):
+    id = "ledger"
+    description = "Balances and transfers of scrip, compute and compute rate; spawning agents."
+
+    @method("balance", "Balances of a principal (yourself when omitted).", optional=("principal",),
+            principal="principal id")
+    def balance(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        who = args.get("principal", caller)
+        return self.world.balances(self.world.ledger.require(who))
+
+    @method("transfer", "Give whole scrip to another principal.",
+            to="recipient principal id", amount="whole scrip > 0")
+    def transfer(self, caller: str, args: dict[str, Any], now: float) -> None:
+        world = self.world
+        amount = world.ledger.transfer_scrip(caller, args["to"], args["amount"])
+        world.bus.publish(ScripTransferred(now, caller, args["to"], amount))
+
+    @method("transfer_compute",
+            "Rescue: give compute from your positive balance; clamped at the receiver's capacity.",
+            to="recipient principal id", amount="compute units > 0")
+    def transfer_compute(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
+        world = self.world
+        to = args["to"]
+        credited = world.ledger.transfer_compute(caller, to, args["amount"], now)
+        world.bus.publish(ComputeTransferred(now, caller, to, float(args["amount"]), credited))
+        return {"credited": credited, "kept": float(args["amount"]) - credited}
+
+    @method("transfer_rate", "Move part of your compute rate (units/s) to another principal.",
+            to="recipient principal id", amount="rate in compute units/s > 0")
+    def transfer_rate(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
+        world = self.world
+        moved = world.ledger.transfer_rate(caller, args["to"], args["amount"], now)
+        world.bus.publish(RateTransferred(now, caller, args["to"], moved))
+        world.rate_changed(caller)
+        world.rate_changed(args["to"])
+        return {"moved": moved}
+
+    @method("transfer_artifact", "Give an artifact you own to another principal.",
+            artifact="artifact id", to="recipient principal id")
+    def transfer_artifact(self, caller: str, args: dict[str, Any], now: float) -> None:
+        world = self.world
+        art = world.artifacts.transfer(args["artifact"], caller, args["to"], now)
+        world.bus.publish(ArtifactTransferred(now, art.id, caller, art.owner))
+
+    @method("spawn", "Start a new agent, paying its scrip and compute rate from your own.",
+            optional=("scrip", "capacity", "params", "agent_id"),
+            brain="brain name", rate="compute rate to give it (units/s) > 0",
+            scrip="whole scrip to give it (default 0)", capacity="bucket capacity",
+            params="brain parameters (table)", agent_id="id for the new agent")
+    def spawn(self, caller: str, args: dict[str, Any], now: float) -> dict[str, str]:
+        agent_id = self.world.spawn_agent(
+            parent=caller,
+            brain=args["brain"],
+            rate=args["rate"],
+            scrip=args.get("scrip", 0),
+            capacity=args.get("capacity"),
+            params=args.get("params"),
+            agent_id=args.get("agent_id"),
+        )
+        return {"agent_id": agent_id}
+
+    @method("set_rate", "Set an agent's compute rate, moving the difference to or from the "
+            "operator's reserve.", operator_only=True,
+            agent="agent id", rate="new rate in units/s >= 0")
+    def set_rate(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
+        world = self.world
+        ledger = world.ledger
+        agent = world.require_agent(args["agent"])
+        rate = args["rate"]
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate >= 0 or rate == float("inf"):
+            raise Refusal(f"rate must be a finite number >= 0, got {rate!r}", "invalid")
+        delta = rate - ledger.buckets[agent.id].rate
+        if abs(delta) < 1e-6:
+            return {"rate": ledger.buckets[agent.id].rate}
+        if delta > 0:
+            ledger.transfer_rate(caller, agent.id, delta, now)
+            world.bus.publish(RateTransferred(now, caller, agent.id, delta))
+        else:
+            ledger.transfer_rate(agent.id, caller, -delta, now)
+            world.bus.publish(RateTransferred(now, agent.id, caller, -delta))
+        world.rate_changed(agent.id)
+        b = ledger.buckets[agent.id]
+        world.bus.publish(BucketChanged(now, agent.id, b.rate, b.capacity))
+        return {"rate": b.rate}
+
+    @method("set_capacity", "Set an agent's bucket capacity.", operator_only=True,
+            agent="agent id", capacity="capacity >= 0")
+    def set_capacity(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
+        world = self.world
+        agent = world.require_agent(args["agent"])
+        world.ledger.set_capacity(agent.id, args["capacity"], now)
+        b = world.ledger.buckets[agent.id]
+        world.bus.publish(BucketChanged(now, agent.id, b.rate, b.capacity))
+        world.rate_changed(agent.id)
+        return {"capacity": b.capacity}
+
+
+__all__ = ["LedgerArtifact", "check_quantity"]

@@ -1,0 +1,236 @@
+"""Balances of every principal, moved only by atomic operations that check first.
+
+Scrip is an integer that never goes negative; compute is a token bucket per principal;
+compute rate is held in integer micro-units so that moving rate between buckets conserves
+the world's total exactly; scrip held in escrow (bids, listings, loan offers) is tracked
+per holder so conservation can be checked at any moment:
+
+    sum(scrip) + sum(held) == initial scrip + minted
+
+Every operation either applies fully or raises `Refusal` having changed nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from .bucket import TokenBucket
+from .errors import Refusal
+
+MICRO = 1_000_000  # rate micro-units per compute unit/s
+
+
+def to_micro(rate: float) -> int:
+    return round(rate * MICRO)
+
+
+def check_scrip(amount: object, what: str = "amount") -> int:
+    """An amount of scrip: a positive integer (bools and floats refused)."""
+    if type(amount) is not int:
+        raise Refusal(f"{what} must be a whole number of scrip, got {amount!r}", "invalid")
+    if amount <= 0:
+        raise Refusal(f"{what} must be positive, got {amount}", "invalid")
+    return amount
+
+
+def check_quantity(amount: object, what: str = "amount") -> float:
+    """A positive finite quantity of compute or rate."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise Refusal(f"{what} must be a number, got {amount!r}", "invalid")
+    if not math.isfinite(amount) or amount <= 0:
+        raise Refusal(f"{what} must be a positive finite number, got {amount!r}", "invalid")
+    return float(amount)
+
+
+class Ledger:
+    def __init__(self, total_rate: float, llm_budget: float = 0.0) -> None:
+        self.scrip: dict[str, int] = {}
+        self.buckets: dict[str, TokenBucket] = {}
+        self.rate_micro: dict[str, int] = {}
+        self.total_rate_micro = to_micro(total_rate)
+        self.held: dict[str, int] = {}  # escrow holder -> scrip it holds for others
+        self.disk_quota: dict[str, int] = {}
+        self.disk_used: dict[str, int] = {}
+        self.initial_scrip = 0
+        self.minted = 0
+        self.llm_budget = float(llm_budget)
+        self.llm_spent = 0.0
+        # principal -> callback(principal) when its holdings change (sleeping predicates,
+        # frozen agents waiting for a rescue). Checked with one dict lookup per move.
+        self.watchers: dict[str, Callable[[str], None]] = {}
+
+    # -- accounts ---------------------------------------------------------------------------
+    def open_account(
+        self,
+        principal: str,
+        *,
+        scrip: int,
+        rate: float,
+        capacity: float,
+        now: float,
+        disk_quota: int,
+        balance: float | None = None,
+        initial: bool = True,
+    ) -> None:
+        """A new principal. With `initial`, its scrip counts as the world's initial scrip;
+        otherwise the caller has already taken it from someone (a spawn)."""
+        if principal in self.scrip:
+            raise Refusal(f"principal {principal!r} already exists", "exists")
+        if type(scrip) is not int or scrip < 0:
+            raise Refusal(f"scrip must be a whole number >= 0, got {scrip!r}", "invalid")
+        self.scrip[principal] = scrip
+        self.rate_micro[principal] = to_micro(rate)
+        self.buckets[principal] = TokenBucket(self.rate_micro[principal] / MICRO, capacity, now, balance)
+        self.disk_quota[principal] = disk_quota
+        self.disk_used[principal] = 0
+        if initial:
+            self.initial_scrip += scrip
+
+    def has(self, principal: str) -> bool:
+        return principal in self.scrip
+
+    def require(self, principal: object, what: str = "principal") -> str:
+        if not isinstance(principal, str) or principal not in self.scrip:
+            raise Refusal(f"unknown {what} {principal!r}", "unknown")
+        return principal
+
+    def _notify(self, principal: str) -> None:
+        cb = self.watchers.get(principal)
+        if cb is not None:
+            cb(principal)
+
+    # -- scrip ------------------------------------------------------------------------------
+    def transfer_scrip(self, frm: str, to: str, amount: object) -> int:
+        amount = check_scrip(amount)
+        scrip = self.scrip
+        if to not in scrip:
+            raise Refusal(f"unknown recipient {to!r}", "unknown")
+        if frm == to:
+            raise Refusal("cannot transfer to yourself", "invalid")
+        balance = scrip[frm]
+        if balance < amount:
+            raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient")
+        scrip[frm] = balance - amount
+        scrip[to] += amount
+        if to in self.watchers:
+            self._notify(to)
+        return amount
+
+    def hold(self, principal: str, amount: object, holder: str) -> int:
+        """Move scrip from a principal into escrow under `holder` (e.g. the oracle)."""
+        amount = check_scrip(amount)
+        balance = self.scrip[principal]
+        if balance < amount:
+            raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient")
+        self.scrip[principal] = balance - amount
+        self.held[holder] = self.held.get(holder, 0) + amount
+        return amount
+
+    def release(self, holder: str, amount: int, to: str) -> None:
+        """Pay scrip out of escrow to a principal (a refund, a sale, a loan)."""
+        if type(amount) is not int or amount < 0:
+            raise Refusal(f"release amount must be a whole number >= 0, got {amount!r}", "invalid")
+        if amount == 0:
+            return
+        if self.held.get(holder, 0) < amount:
+            raise Refusal(f"{holder} holds only {self.held.get(holder, 0)}, cannot release {amount}", "insufficient")
+        self.require(to, "recipient")
+        self.held[holder] -= amount
+        self.scrip[to] += amount
+        self._notify(to)
+
+    def mint(self, to: str, amount: int) -> None:
+        if type(amount) is not int or amount < 0:
+            raise Refusal(f"mint amount must be a whole number >= 0, got {amount!r}", "invalid")
+        self.require(to, "recipient")
+        self.scrip[to] += amount
+        self.minted += amount
+        self._notify(to)
+
+    # -- compute ----------------------------------------------------------------------------
+    def compute(self, principal: str, now: float) -> float:
+        return self.buckets[principal].accrue(now)
+
+    def transfer_compute(self, frm: str, to: str, amount: object, now: float) -> float:
+        """A rescue: from the sender's positive balance, clamped at the receiver's capacity.
+        Returns what was credited; the rest stays with the sender."""
+        amount = check_quantity(amount)
+        self.require(to, "recipient")
+        if frm == to:
+            raise Refusal("cannot transfer compute to yourself", "invalid")
+        src = self.buckets[frm]
+        have = src.accrue(now)
+        if have < amount:
+            raise Refusal(f"insufficient compute: have {max(have, 0.0):.3f}, need {amount:.3f}", "insufficient")
+        credited = self.buckets[to].credit(amount, now)
+        src.balance -= credited
+        self._notify(to)
+        return credited
+
+    def transfer_rate(self, frm: str, to: str, amount: object, now: float) -> float:
+        amount = check_quantity(amount)
+        self.require(to, "recipient")
+        if frm == to:
+            raise Refusal("cannot transfer rate to yourself", "invalid")
+        micro = to_micro(amount)
+        if micro <= 0:
+            raise Refusal(f"rate amount {amount!r} is below the smallest unit (1e-6)", "invalid")
+        have = self.rate_micro[frm]
+        if have < micro:
+            raise Refusal(f"insufficient rate: have {have / MICRO:g}, need {micro / MICRO:g}", "insufficient")
+        self.rate_micro[frm] = have - micro
+        self.rate_micro[to] += micro
+        # Accrue first, then change: the new rates apply from this instant.
+        self.buckets[frm].set_rate(self.rate_micro[frm] / MICRO, now)
+        self.buckets[to].set_rate(self.rate_micro[to] / MICRO, now)
+        self._notify(frm)
+        self._notify(to)
+        return micro / MICRO
+
+    def set_capacity(self, principal: str, capacity: object, now: float) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, float)) or not math.isfinite(capacity) or capacity < 0:
+            raise Refusal(f"capacity must be a finite number >= 0, got {capacity!r}", "invalid")
+        self.buckets[principal].set_capacity(float(capacity), now)
+        self._notify(principal)
+
+    # -- disk and LLM budget ---------------------------------------------------------------
+    def use_disk(self, principal: str, delta: int) -> None:
+        """Account a change in stored bytes (negative frees)."""
+        used = self.disk_used[principal] + delta
+        quota = self.disk_quota[principal]
+        if delta > 0 and used > quota:
+            raise Refusal(f"disk quota exceeded: {used} of {quota} bytes", "quota")
+        self.disk_used[principal] = max(0, used)
+
+    def spend_llm(self, dollars: float) -> None:
+        if not (dollars >= 0 and math.isfinite(dollars)):
+            raise Refusal(f"LLM cost must be >= 0, got {dollars!r}", "invalid")
+        if self.llm_spent + dollars > self.llm_budget + 1e-12:
+            raise Refusal(f"LLM budget exhausted: {self.llm_spent:.4f} of {self.llm_budget:.4f} spent", "budget")
+        self.llm_spent += dollars
+
+    # -- invariants ---------------------------------------------------------------------------
+    @property
+    def scrip_supply(self) -> int:
+        return sum(self.scrip.values())
+
+    @property
+    def held_total(self) -> int:
+        return sum(self.held.values())
+
+    def invariants(self) -> dict[str, bool]:
+        return {
+            "scrip_conserved": self.scrip_supply + self.held_total == self.initial_scrip + self.minted,
+            "scrip_non_negative": all(v >= 0 for v in self.scrip.values())
+            and all(v >= 0 for v in self.held.values()),
+            "scrip_integral": all(type(v) is int for v in self.scrip.values()),
+            "rate_conserved": sum(self.rate_micro.values()) == self.total_rate_micro,
+            "rates_match_buckets": all(
+                self.buckets[p].rate == m / MICRO for p, m in self.rate_micro.items()
+            ),
+            "disk_within_quota": all(
+                self.disk_used[p] <= self.disk_quota[p] for p in self.disk_used
+            ),
+            "llm_within_budget": self.llm_spent <= self.llm_budget + 1e-9,
+        }

@@ -1,0 +1,52 @@
+"""The JSON report of a run: seed, duration, every agent, totals, invariants, windows.
+
+Same seed, same config and virtual time give the same report, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .metrics import gini
+
+if TYPE_CHECKING:
+    from .world import World
+
+
+def build_report(world: World, duration: float | None = None) -> dict[str, Any]:
+    now = world.clock.now()
+    ledger = world.ledger
+    agents = [a.snapshot(now) for a in world.agents.values()]
+    for a in agents:
+        a["compute_balance"] = round(a["compute_balance"], 6)
+    return {
+        "world": world.config.name,
+        "seed": world.seed,
+        "clock": world.clock.kind,
+        "duration_s": round(now if duration is None else duration, 6),
+        "agents": agents,
+        "totals": {
+            "agents": len(world.agents),
+            "live_agents": len(world.live_ids),
+            "actions": world.total_actions,
+            "refusals": world.waist.refusals,
+            "scrip_supply": ledger.scrip_supply,
+            "held": ledger.held_total,
+            "initial_scrip": ledger.initial_scrip,
+            "minted": ledger.minted,
+            "operator_scrip": ledger.scrip["operator"],
+            "scrip_gini": round(gini(ledger.scrip[a] for a in world.agents), 6),
+            "total_rate": ledger.total_rate_micro / 1_000_000,
+            "frozen": len(world.frozen),
+            "artifacts": len(world.artifacts),
+            "events": dict(sorted(world.bus.counts.items())),
+        },
+        "invariants": world.invariants(),
+        "windows": list(world.metrics.windows),
+    }
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,154 @@
+"""The narrow waist: the one path by which agents and the operator act on the world.
+
+`perform` charges the compute an action costs (the thought plus the action, from the cost
+table), enforces `max_debt`, checks the method exists and its arguments are the declared
+ones, and turns every `Refusal` into a result with its reason. The operator goes through
+the same checks but is not charged compute.
+
+Genesis methods run synchronously (they are pure bookkeeping); only invoking a code
+artifact awaits a sandbox, so `perform` returns a coroutine for exactly that case.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Awaitable
+
+from .actions import OK, Action, Delete, Invoke, Read, Result, Sleep, Write
+from .artifacts import WRITABLE_KINDS
+from .errors import Refusal
+from .events import ActionRefused, ArtifactDeleted, ArtifactWritten
+
+if TYPE_CHECKING:
+    from .world import World
+
+OPERATOR = "operator"
+ACTION_NAMES = ("noop", "read", "write", "delete", "invoke", "sleep")
+
+
+class Waist:
+    def __init__(self, world: World, costs: dict[str, float], max_debt: float | None) -> None:
+        self.world = world
+        self.genesis: dict[str, Any] = {}
+        self.costs = {name: float(costs.get(name, 0.0)) for name in ACTION_NAMES}
+        self._method_costs = {k: float(v) for k, v in costs.items() if "." in k}
+        self.max_debt = max_debt
+        self.refusals = 0
+
+    def register(self, artifact) -> None:
+        self.genesis[artifact.id] = artifact
+        for m in artifact.methods.values():
+            m.cost = self._method_costs.get(f"{artifact.id}.{m.name}", self.costs["invoke"])
+
+    def cost_of(self, action: Action) -> float:
+        if type(action) is Invoke:
+            target = self.genesis.get(action.target)
+            if target is not None:
+                m = target.methods.get(action.method)
+                if m is not None:
+                    return m.cost
+        return self.costs.get(action.name, 0.0)
+
+    def perform(
+        self, principal: str, action: Action, now: float, think_cost: float = 0.0
+    ) -> Result | Awaitable[Result]:
+        """Charge and carry out one action. Never raises for a bad action."""
+        world = self.world
+        charged = principal != OPERATOR
+        try:
+            if type(action) is Invoke:
+                target = self.genesis.get(action.target)
+                if target is None:
+                    return self._invoke_code(principal, action, now, think_cost)
+                m = target.methods.get(action.method)
+                if m is None:
+                    self._charge(principal, think_cost, self.costs["invoke"], now, charged)
+                    raise Refusal(
+                        f"{action.target} has no method {action.method!r}; it has: "
+                        + ", ".join(sorted(target.methods)),
+                        "unknown",
+                    )
+                self._charge(principal, think_cost, m.cost, now, charged)
+                args = action.args
+                if type(args) is not dict:
+                    raise Refusal(f"arguments must be a table of name = value, got {args!r}", "invalid")
+                params = m.params
+                for key in args:
+                    if key not in params:
+                        raise Refusal(
+                            f"{action.target}.{m.name} takes no argument {key!r}; it takes: "
+                            + (", ".join(params) or "nothing"),
+                            "invalid",
+                        )
+                if len(args) < len(m.required):
+                    missing = sorted(m.required - args.keys())
+                    raise Refusal(f"{action.target}.{m.name} needs {', '.join(missing)}", "invalid")
+                if m.operator_only and principal != OPERATOR:
+                    raise Refusal(f"{action.target}.{m.name} is for the operator only", "forbidden")
+                value = m.handler(principal, args, now)
+                return OK if value is None else Result(True, value)
+            cost = self.costs.get(action.name)
+            if cost is None:
+                raise Refusal(f"unknown action {action!r}", "invalid")
+            self._charge(principal, think_cost, cost, now, charged)
+            if type(action) is Sleep:
+                return OK  # the agent loop does the waiting
+            if action.name == "noop":
+                return OK
+            if type(action) is Read:
+                art = world.artifacts.get(action.artifact_id)
+                return Result(True, {"content": art.content, **art.summary()})
+            if type(action) is Write:
+                return Result(True, self._write(principal, action, now))
+            if type(action) is Delete:
+                art = world.artifacts.delete(principal, action.artifact_id)
+                world.bus.publish(ArtifactDeleted(now, art.id, art.owner))
+                return OK
+            raise Refusal(f"unknown action {action.name!r}", "invalid")
+        except Refusal as r:
+            self.refusals += 1
+            world.bus.publish(ActionRefused(now, principal, action.describe(), r.reason))
+            return Result(False, None, r.reason, r.code)
+
+    def _charge(self, principal: str, think: float, cost: float, now: float, charged: bool) -> None:
+        """Take the thought's and the action's compute. Past `max_debt` the action is
+        refused, but the thought already happened and is paid for."""
+        if not charged:
+            return
+        bucket = self.world.ledger.buckets[principal]
+        max_debt = self.max_debt
+        if max_debt is not None and bucket.peek(now) - think - cost < -max_debt:
+            bucket.spend(think, now)
+            raise Refusal(
+                f"would exceed max debt {max_debt:g}: balance {bucket.balance:.2f}, cost {cost:.2f}",
+                "max_debt",
+            )
+        bucket.spend(think + cost, now)
+
+    def _write(self, principal: str, action: Write, now: float) -> dict[str, Any]:
+        store = self.world.artifacts
+        if action.kind not in WRITABLE_KINDS:
+            raise Refusal(
+                f"cannot write a {action.kind!r} artifact; writable kinds: {', '.join(sorted(WRITABLE_KINDS))}",
+                "invalid",
+            )
+        if action.kind == "code" and not isinstance(action.content, str):
+            raise Refusal("code must be Python source text defining run(...)", "invalid")
+        if action.artifact_id is not None and action.artifact_id in store:
+            art = store.overwrite(principal, action.artifact_id, action.content, now)
+            created = False
+        else:
+            art = store.create(principal, action.kind, action.content, now, action.artifact_id)
+            created = True
+        self.world.bus.publish(ArtifactWritten(now, art.id, art.owner, art.kind, art.size, created))
+        return {"artifact_id": art.id, "version": art.version, "size": art.size}
+
+    async def _invoke_code(self, principal: str, action: Invoke, now: float, think_cost: float) -> Result:
+        """Invoke an executable artifact: runs in the world's sandbox (see containers/)."""
+        world = self.world
+        try:
+            self._charge(principal, think_cost, self.costs["invoke"], now, principal != OPERATOR)
+            return await world.run_code(principal, action, now)
+        except Refusal as r:
+            self.refusals += 1
+            world.bus.publish(ActionRefused(now, principal, action.describe(), r.reason))
+            return Result(False, None, r.reason, r.code)

@@ -1,0 +1,311 @@
+"""The world: the composition root. Builds clock, ledger, artifacts, services and agents
+from a `WorldConfig`, runs every loop in one anyio task group, and offers the operator's
+API (the same invoke path agents use) plus read-only snapshots for the UI and reports.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Callable
+
+import anyio
+
+from .actions import Invoke, Result
+from .agent import FROZEN, Agent
+from .artifacts import ArtifactStore
+from .brains import brain_class
+from .clock import Clock, RealClock, VirtualClock
+from .config import WorldConfig
+from .errors import Refusal
+from .events import AgentSpawned, EventBus
+from .genesis.ledger import LedgerArtifact
+from .genesis.rights import RightsArtifact
+from .genesis.world_control import WorldControlArtifact
+from .ledger import Ledger, check_quantity
+from .metrics import Metrics
+from .waist import OPERATOR, Waist
+
+SYSTEM = "system"
+
+
+def agent_sort_key(agent_id: str) -> tuple[int, str]:
+    """Ascending agent-id order: shorter ids first, so a0999 < a1000 and a10 > a9."""
+    return (len(agent_id), agent_id)
+
+
+class World:
+    def __init__(self, config: WorldConfig, clock: Clock | None = None, sandbox: Any = None) -> None:
+        self.config = config
+        self.seed = config.seed
+        if clock is None:
+            ck = config.clock
+            clock = VirtualClock(ck.epoch) if ck.virtual else RealClock(ck.speed, ck.epoch)
+        self.clock = clock
+        self.bus = EventBus()
+        self.ledger = Ledger(config.total_rate, config.llm_budget)
+        self.artifacts = ArtifactStore(self.ledger)
+        self.waist = Waist(self, config.costs.table(), config.compute.max_debt)
+        self.sandbox = sandbox
+        self.slice_actions = config.agents_policy.slice_actions
+        self.agents: dict[str, Agent] = {}
+        self.live_ids: list[str] = []  # agents not stopped, in creation order
+        self.frozen: dict[str, None] = {}  # frozen agents, insertion-ordered for determinism
+        self.paused = False
+        self.running = False
+        self.rate_listeners: list[Callable[[str, float], None]] = []
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._counters: dict[str, int] = {}
+        now = clock.now()
+
+        self.ledger.open_account(
+            OPERATOR,
+            scrip=config.operator.scrip,
+            rate=config.operator_rate,
+            capacity=config.operator.capacity,
+            now=now,
+            disk_quota=config.operator.disk_quota,
+        )
+        for service in (LedgerArtifact(self), RightsArtifact(self), WorldControlArtifact(self)):
+            self.add_service(service)
+        for group in config.agents:
+            for _ in range(group.count):
+                self._create_agent(
+                    parent=SYSTEM,
+                    brain=group.brain,
+                    params=group.params,
+                    scrip=group.scrip,
+                    rate=group.rate,
+                    capacity=config.compute.default_capacity if group.capacity is None else group.capacity,
+                    think_delay=group.think_delay,
+                    agent_id=self._next_id(group.prefix),
+                    initial=True,
+                )
+        self.metrics = Metrics(self, config.metrics.interval, config.metrics.keep)
+
+    # -- building ----------------------------------------------------------------------------
+    def add_service(self, service) -> None:
+        self.artifacts.create(SYSTEM, "genesis", service.describe(), self.clock.now(), service.id, charge_disk=False)
+        self.waist.register(service)
+
+    def _next_id(self, prefix: str) -> str:
+        n = self._counters.get(prefix, 0)
+        while True:
+            n += 1
+            candidate = f"{prefix}{n:03d}"
+            if candidate not in self.agents and not self.ledger.has(candidate):
+                self._counters[prefix] = n
+                return candidate
+
+    def rng_for(self, name: str) -> random.Random:
+        # String seeds hash with SHA-512, independent of PYTHONHASHSEED: same seed, same world.
+        return random.Random(f"{self.seed}:{name}")
+
+    def _create_agent(
+        self,
+        *,
+        parent: str,
+        brain: str,
+        params: dict[str, Any] | None,
+        scrip: int,
+        rate: float,
+        capacity: float,
+        think_delay: float,
+        agent_id: str,
+        initial: bool,
+    ) -> Agent:
+        now = self.clock.now()
+        self.ledger.open_account(
+            agent_id,
+            scrip=scrip if initial else 0,
+            rate=rate if initial else 0.0,
+            capacity=capacity,
+            now=now,
+            disk_quota=self.config.agents_policy.disk_quota,
+            initial=initial,
+        )
+        content = {"brain": brain, "params": dict(params or {}), "think_delay": think_delay}
+        cfg = self.artifacts.create(agent_id, "config", content, now, f"config:{agent_id}", charge_disk=False)
+        agent = Agent(self, agent_id, cfg, parent)
+        self.agents[agent_id] = agent
+        self.live_ids.append(agent_id)
+        return agent
+
+    def spawn_agent(
+        self,
+        *,
+        parent: str,
+        brain: object,
+        rate: object,
+        scrip: object = 0,
+        capacity: object = None,
+        params: object = None,
+        agent_id: object = None,
+        think_delay: float = 0.0,
+    ) -> str:
+        """A new agent paid for by `parent` (scrip and compute rate). Checks everything
+        before changing anything."""
+        ledger = self.ledger
+        now = self.clock.now()
+        cls = brain_class(brain)
+        if params is not None and not isinstance(params, dict):
+            raise Refusal(f"params must be a table, got {params!r}", "invalid")
+        try:
+            cls.validate_params(params)
+        except Exception as e:  # pydantic's message names the parameter
+            raise Refusal(f"bad params for {brain}: {e}".replace("\n", " "), "invalid") from None
+        rate = check_quantity(rate, "rate")
+        if type(scrip) is not int or scrip < 0:
+            raise Refusal(f"scrip must be a whole number >= 0, got {scrip!r}", "invalid")
+        if capacity is None:
+            capacity = self.config.compute.default_capacity
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, float)) or not math.isfinite(capacity) or capacity < 0:
+            raise Refusal(f"capacity must be a finite number >= 0, got {capacity!r}", "invalid")
+        if agent_id is None:
+            agent_id = self._next_id("a")
+        elif not isinstance(agent_id, str) or not agent_id[:1].isalpha() or not agent_id.replace("-", "").replace("_", "").isalnum() or len(agent_id) > 32:
+            raise Refusal(f"invalid agent id {agent_id!r}: a letter then letters, digits, '-' or '_'", "invalid")
+        if ledger.has(agent_id) or agent_id in self.artifacts:
+            raise Refusal(f"{agent_id!r} is already taken", "exists")
+        if ledger.scrip[parent] < scrip:
+            raise Refusal(f"insufficient scrip: have {ledger.scrip[parent]}, need {scrip}", "insufficient")
+        if ledger.rate_micro[parent] < round(rate * 1_000_000):
+            raise Refusal(f"insufficient rate: have {ledger.buckets[parent].rate:g}, need {rate:g}", "insufficient")
+        agent = self._create_agent(
+            parent=parent, brain=brain, params=params, scrip=0, rate=0.0,
+            capacity=float(capacity), think_delay=think_delay, agent_id=agent_id, initial=False,
+        )
+        if scrip:
+            ledger.transfer_scrip(parent, agent_id, scrip)
+        ledger.transfer_rate(parent, agent_id, rate, now)
+        self.bus.publish(AgentSpawned(now, agent_id, parent, brain, scrip, rate))
+        if self._tg is not None:
+            self._start(agent.run)
+        return agent_id
+
+    # -- running ------------------------------------------------------------------------------
+    def _start(self, fn: Callable[[], Any]) -> None:
+        """Start an engine task. It counts as runnable from now, before it first runs, so a
+        virtual clock cannot jump past a task that has not started yet."""
+        clock = self.clock
+        clock.task_started()
+
+        async def task() -> None:
+            try:
+                await fn()
+            finally:
+                clock.task_finished()
+
+        self._tg.start_soon(task)
+
+    async def run(self, duration: float | None = None) -> None:
+        """Run every loop until `duration` world seconds have passed (forever if None)."""
+        self.running = True
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                tg.start_soon(self.clock.run)
+                self._start(self.metrics.run)
+                for agent in list(self.agents.values()):
+                    self._start(agent.run)
+                if duration is not None:
+                    self._start(lambda: self._stop_at(duration, tg.cancel_scope))
+        finally:
+            self._tg = None
+            self.running = False
+
+    async def _stop_at(self, t: float, scope: anyio.CancelScope) -> None:
+        await self.clock.sleep_until(t)
+        self.metrics.close_window(self.clock.now(), final=True)
+        scope.cancel()
+
+    def stop(self) -> None:
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+
+    # -- steering (operator) ----------------------------------------------------------------
+    def invoke(self, target: str, method: str, principal: str = OPERATOR, **args: Any) -> Result:
+        """Invoke a genesis method through the narrow waist, as the operator by default."""
+        result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
+        if result.__class__ is not Result:
+            result.close()  # a coroutine: code artifacts need invoke_async
+            return Result(False, None, f"{target} is not a service; use invoke_async for code", "invalid")
+        return result
+
+    async def invoke_async(self, target: str, method: str, principal: str = OPERATOR, **args: Any) -> Result:
+        result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
+        if result.__class__ is not Result:
+            result = await result
+        return result
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if paused:
+            self.clock.pause()
+        else:
+            self.clock.resume()
+        for agent in self.agents.values():
+            agent.refresh_held()
+
+    def require_agent(self, agent_id: object) -> Agent:
+        agent = self.agents.get(agent_id) if isinstance(agent_id, str) else None
+        if agent is None:
+            raise Refusal(f"unknown agent {agent_id!r}", "unknown")
+        return agent
+
+    def agent_stopped(self, agent_id: str) -> None:
+        if agent_id in self.live_ids:
+            self.live_ids.remove(agent_id)
+        self.frozen.pop(agent_id, None)
+
+    # -- hooks the agents and services call -------------------------------------------------
+    def status_changed(self, agent_id: str, status: str) -> None:
+        if status == FROZEN:
+            self.frozen[agent_id] = None
+        else:
+            self.frozen.pop(agent_id, None)
+
+    def rate_changed(self, principal: str) -> None:
+        agent = self.agents.get(principal)
+        if agent is None:
+            return
+        agent.wake_if_frozen()
+        rate = self.ledger.buckets[principal].rate
+        for listener in self.rate_listeners:
+            listener(principal, rate)
+
+    async def run_code(self, principal: str, action: Invoke, now: float) -> Result:
+        art = self.artifacts.get(action.target)
+        if art.kind != "code":
+            raise Refusal(f"{art.id} is a {art.kind} artifact, not code; only code can be invoked", "invalid")
+        if self.sandbox is None:
+            raise Refusal("running code needs a sandbox, and this world has none", "unavailable")
+        raise Refusal("code execution is not wired to a sandbox yet", "unavailable")
+
+    # -- reading -------------------------------------------------------------------------------
+    def frozen_ids(self) -> list[str]:
+        return list(self.frozen)
+
+    def next_resolution_in(self, now: float) -> float:
+        interval = self.config.oracle.resolution_interval
+        return (math.floor(now / interval) + 1) * interval - now
+
+    def balances(self, principal: str) -> dict[str, Any]:
+        ledger = self.ledger
+        b = ledger.buckets[principal]
+        return {
+            "principal": principal,
+            "scrip": ledger.scrip[principal],
+            "compute": b.peek(self.clock.now()),
+            "rate": b.rate,
+            "capacity": b.capacity,
+            "disk_used": ledger.disk_used[principal],
+            "disk_quota": ledger.disk_quota[principal],
+        }
+
+    def invariants(self) -> dict[str, bool]:
+        return self.ledger.invariants()
+
+    @property
+    def total_actions(self) -> int:
+        return sum(a.actions for a in self.agents.values())

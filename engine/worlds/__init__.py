@@ -1,0 +1,1 @@
+"""Worlds embedded in the package: the default world and named scenarios."""

@@ -1,0 +1,121 @@
+"""The `ecology` command: opens the app, or runs a world headless, or manages sandboxes.
+
+    ecology [--world FILE | --scenario NAME] [--agents N] [--seed N] [--virtual-time]
+    ecology run --headless [same options] [--duration SECONDS] [--report FILE.json]
+    ecology scenarios
+
+Textual is imported only when the app opens, so headless runs start fast and need no UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from engine.config import ConfigError, WorldConfig, load_scenario, load_world, scenario_names
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _world_options(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--world", metavar="FILE", help="a world file (TOML)")
+    src.add_argument("--scenario", metavar="NAME", help=f"a built-in world: {', '.join(scenario_names())}")
+    p.add_argument("--agents", type=_positive_int, metavar="N", help="scale the world to N agents")
+    p.add_argument("--seed", type=_int, metavar="N", help="the world's random seed")
+    p.add_argument("--virtual-time", action="store_true", help="time jumps to the next wake-up when all agents wait")
+    p.add_argument("--speed", type=_positive_float, metavar="X", help="world seconds per real second")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecology", description="A live economy of autonomous agents.")
+    _world_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run a world (headless with --headless)")
+    _world_options(run)
+    run.add_argument("--headless", action="store_true", help="no UI: print a live summary")
+    run.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="world seconds to run (default: forever)")
+    run.add_argument("--report", metavar="FILE.json", help="write the JSON report here at the end")
+    sub.add_parser("scenarios", help="list the built-in worlds")
+    try:
+        from containers.cli import add_subcommands
+    except ImportError:  # the containers package is optional for the engine and the app
+        pass
+    else:
+        add_subcommands(sub)
+    return parser
+
+
+def world_config(args: argparse.Namespace) -> WorldConfig:
+    if args.world:
+        config = load_world(args.world)
+    else:
+        config = load_scenario(args.scenario or "default")
+    if args.agents is not None:
+        config = config.with_agents(args.agents)
+    update: dict = {}
+    if args.seed is not None:
+        update["seed"] = args.seed
+    clock = {}
+    if args.virtual_time:
+        clock["virtual"] = True
+    if args.speed is not None:
+        clock["speed"] = args.speed
+    if clock:
+        update["clock"] = config.clock.model_copy(update=clock)
+    return config.model_copy(update=update) if update else config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "scenarios":
+        for name in scenario_names():
+            print(f"{name:12} {load_scenario(name).description}")
+        return 0
+    if args.command not in (None, "run"):
+        return args.handler(args)
+    try:
+        config = world_config(args)
+    except ConfigError as e:
+        print(f"ecology: error: {e}", file=sys.stderr)
+        return 2
+    if args.command == "run" and args.headless:
+        from engine.headless import main_headless
+
+        return main_headless(config, args.duration, args.report)
+    if args.command == "run" and (args.duration or args.report):
+        parser.error("--duration and --report need --headless")
+    from tui.app import run_app
+
+    return run_app(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
