@@ -47,11 +47,12 @@ class AgentView:
     observing costs nothing until a brain asks for something.
     """
 
-    __slots__ = ("_agent", "_world", "id", "now", "last_result", "rng")
+    __slots__ = ("_agent", "_world", "_scrip", "id", "now", "last_result", "rng")
 
     def __init__(self, agent: Agent) -> None:
         self._agent = agent
         self._world = agent.world
+        self._scrip = agent.world.ledger.scrip  # the live dict; read on every Boltzmann turn
         self.id = agent.id
         self.now = 0.0
         self.last_result: Result | None = None
@@ -67,7 +68,7 @@ class AgentView:
 
     @property
     def scrip(self) -> int:
-        return self._world.ledger.scrip[self.id]
+        return self._scrip[self.id]
 
     @property
     def compute(self) -> float:
@@ -274,7 +275,8 @@ class Agent:
             except Exception as exc:  # a brain (or its action) failed: back off, maybe crash
                 await self._failed(exc)
                 continue
-            self.failures = 0
+            if self.failures:
+                self.failures = 0
             self.actions += 1
             view.last_result = result
             if not result.ok:

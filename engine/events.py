@@ -9,7 +9,7 @@ concern them), which is how "sleep until a transfer is received" works without p
 
 from __future__ import annotations
 
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -24,7 +24,7 @@ class Event:
     # The field naming the principal an event concerns, for targeted sleeps.
     target: ClassVar[str | None] = None
     t: float
-    seq: int = field(default=0, init=False)
+    seq: int = field(init=False)  # set by the bus when published
 
     @property
     def coalesce_key(self) -> Any:
@@ -245,31 +245,39 @@ class EventBus:
     def __init__(self, recent: int = 2000) -> None:
         self.seq = 0
         self.recent: deque[Event] = deque(maxlen=recent)
-        self.counts: dict[str, int] = {}
+        # defaultdict: kinds registered after the bus was made (later modules) count too
+        self.counts: defaultdict[str, int] = defaultdict(int, dict.fromkeys(EVENT_KINDS, 0))
         self._all: list[Subscription] = []
         self._by_kind: dict[str, list[Subscription]] = {}
         # kind -> principal (or None for "any") -> waiters (engine.clock.Waiter) to wake
         self._wakers: dict[str, dict[str | None, list[Any]]] = {}
         self._hooks: list[Callable[[Event], None]] = []
+        self._fanout: dict[str, tuple[tuple, tuple]] = {}
 
     def publish(self, ev: Event) -> None:
         self.seq += 1
         ev.seq = self.seq
         self.recent.append(ev)
         kind = ev.kind
-        counts = self.counts
-        counts[kind] = counts.get(kind, 0) + 1
-        for hook in self._hooks:
-            hook(ev)
-        for sub in self._all:
-            sub._offer(ev)
-        subs = self._by_kind.get(kind)
-        if subs:
+        self.counts[kind] += 1
+        fanout = self._fanout.get(kind)
+        if fanout is not None:  # hooks, subscribers and sleepers, when there are any
+            hooks, subs = fanout
+            for hook in hooks:
+                hook(ev)
             for sub in subs:
                 sub._offer(ev)
-        wakers = self._wakers.get(kind)
-        if wakers:
-            self._wake(wakers, ev)
+            wakers = self._wakers.get(kind)
+            if wakers:
+                self._wake(wakers, ev)
+
+    def _refan(self) -> None:
+        """Recompute which kinds have anyone listening (on every (un)subscribe)."""
+        self._fanout = {}
+        for kind in EVENT_KINDS:
+            subs = tuple(self._all) + tuple(self._by_kind.get(kind, ()))
+            if self._hooks or subs or kind in self._wakers:
+                self._fanout[kind] = (tuple(self._hooks), subs)
 
     def _wake(self, wakers: dict[str | None, list[Any]], ev: Event) -> None:
         woken = wakers.pop(None, None) or []
@@ -291,6 +299,7 @@ class EventBus:
         else:
             for k in kind_set:
                 self._by_kind.setdefault(k, []).append(sub)
+        self._refan()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -299,10 +308,12 @@ class EventBus:
         for subs in self._by_kind.values():
             if sub in subs:
                 subs.remove(sub)
+        self._refan()
 
     def add_hook(self, hook: Callable[[Event], None]) -> None:
         """A synchronous hook called for every event (engine-internal, must be cheap)."""
         self._hooks.append(hook)
+        self._refan()
 
     def wake_on(self, kinds: Iterable[str], principal: str | None, waiter: Any) -> None:
         """Wake `waiter` at the next event of one of `kinds` concerning `principal` (any
@@ -311,7 +322,10 @@ class EventBus:
         for kind in kinds:
             if kind not in EVENT_KINDS:
                 raise ValueError(f"unknown event kind {kind!r}")
-            waiting = self._wakers.setdefault(kind, {}).setdefault(principal, [])
+            if kind not in self._wakers:
+                self._wakers[kind] = {}
+                self._refan()
+            waiting = self._wakers[kind].setdefault(principal, [])
             if len(waiting) >= 8:
                 waiting[:] = [w for w in waiting if not w.woken]
             waiting.append(waiter)

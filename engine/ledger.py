@@ -102,7 +102,8 @@ class Ledger:
 
     # -- scrip ------------------------------------------------------------------------------
     def transfer_scrip(self, frm: str, to: str, amount: object) -> int:
-        amount = check_scrip(amount)
+        if type(amount) is not int or amount <= 0:
+            check_scrip(amount)  # raises with the precise reason
         scrip = self.scrip
         if to not in scrip:
             raise Refusal(f"unknown recipient {to!r}", "unknown")

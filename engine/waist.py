@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable
 
-from .actions import OK, Action, Delete, Invoke, Read, Result, Sleep, Write
+from .actions import OK, Action, Delete, Invoke, Noop, Read, Result, Sleep, Write
 from .artifacts import WRITABLE_KINDS
 from .errors import Refusal
 from .events import ActionRefused, ArtifactDeleted, ArtifactWritten
@@ -33,6 +33,7 @@ class Waist:
         self._method_costs = {k: float(v) for k, v in costs.items() if "." in k}
         self.max_debt = max_debt
         self.refusals = 0
+        self._buckets = world.ledger.buckets
 
     def register(self, artifact) -> None:
         self.genesis[artifact.id] = artifact
@@ -67,19 +68,26 @@ class Waist:
                         + ", ".join(sorted(target.methods)),
                         "unknown",
                     )
-                self._charge(principal, think_cost, m.cost, now, charged)
+                if charged:
+                    if self.max_debt is None:  # the common case, inlined: accrue, then spend
+                        bucket = self._buckets[principal]
+                        if bucket.last_update != now:
+                            bucket.accrue(now)
+                        bucket.balance -= think_cost + m.cost
+                    else:
+                        self._charge(principal, think_cost, m.cost, now, True)
                 args = action.args
                 if type(args) is not dict:
                     raise Refusal(f"arguments must be a table of name = value, got {args!r}", "invalid")
                 params = m.params
-                for key in args:
-                    if key not in params:
-                        raise Refusal(
-                            f"{action.target}.{m.name} takes no argument {key!r}; it takes: "
-                            + (", ".join(params) or "nothing"),
-                            "invalid",
-                        )
-                if len(args) < len(m.required):
+                if not args.keys() <= params.keys():
+                    key = next(k for k in args if k not in params)
+                    raise Refusal(
+                        f"{action.target}.{m.name} takes no argument {key!r}; it takes: "
+                        + (", ".join(params) or "nothing"),
+                        "invalid",
+                    )
+                if len(args) < len(m.required) or not m.required <= args.keys():
                     missing = sorted(m.required - args.keys())
                     raise Refusal(f"{action.target}.{m.name} needs {', '.join(missing)}", "invalid")
                 if m.operator_only and principal != OPERATOR:
@@ -89,11 +97,16 @@ class Waist:
             cost = self.costs.get(action.name)
             if cost is None:
                 raise Refusal(f"unknown action {action!r}", "invalid")
-            self._charge(principal, think_cost, cost, now, charged)
-            if type(action) is Sleep:
-                return OK  # the agent loop does the waiting
-            if action.name == "noop":
-                return OK
+            if charged:
+                if self.max_debt is None:
+                    bucket = self._buckets[principal]
+                    if bucket.last_update != now:
+                        bucket.accrue(now)
+                    bucket.balance -= think_cost + cost
+                else:
+                    self._charge(principal, think_cost, cost, now, True)
+            if type(action) is Noop or type(action) is Sleep:
+                return OK  # for a sleep, the agent loop does the waiting
             if type(action) is Read:
                 art = world.artifacts.get(action.artifact_id)
                 return Result(True, {"content": art.content, **art.summary()})
