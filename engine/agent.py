@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .actions import Invoke, Result, Sleep
+from .actions import Action, Invoke, Result, Sleep
 from .brains import build_brain
 from .events import AgentStatusChanged, BrainFailed
 
@@ -150,7 +150,7 @@ class Agent:
         self.refused = 0
         self.failures = 0  # consecutive brain failures
         self.total_failures = 0
-        self.last_action = ""
+        self.last_action: Action | None = None
         self.last_error = ""
         self.frozen_since: float | None = None
         self.times_frozen = 0
@@ -278,6 +278,7 @@ class Agent:
             if self.failures:
                 self.failures = 0
             self.actions += 1
+            self.last_action = action  # described only when someone looks (snapshot)
             view.last_result = result
             if not result.ok:
                 self.refused += 1
@@ -285,13 +286,11 @@ class Agent:
                     await self._over_max_debt(action)
                     continue
             elif type(action) is Sleep:
-                self.last_action = action.describe()
                 await self._sleep(action)
                 continue
             turns += 1
             if turns >= slice_actions:
                 turns = 0
-                self.last_action = action.describe()
                 await checkpoint()
 
     async def _hold(self) -> None:
@@ -407,7 +406,7 @@ class Agent:
             "refused": self.refused,
             "failures": self.total_failures,
             "times_frozen": self.times_frozen,
-            "last_action": self.last_action,
+            "last_action": "" if self.last_action is None else self.last_action.describe(),
             "config_owner": self.config_artifact.owner,
         }
 

@@ -17,6 +17,7 @@ the observations agents get.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import time
@@ -31,14 +32,16 @@ class Waiter:
     """One engine task waiting: for a deadline, for a wake by another task, or both.
 
     A waiter is woken at most once; `wake()` on a woken or cancelled waiter does nothing,
-    so racing wakers (a timer and a rescue) are harmless.
+    so racing wakers (a timer and a rescue) are harmless. On asyncio it waits on a bare
+    future (a frozen agent waits once per action, so this is hot); on other anyio
+    backends on an `anyio.Event`.
     """
 
-    __slots__ = ("_clock", "_event", "_waiting", "deadline", "woken", "reason", "__weakref__")
+    __slots__ = ("_clock", "_signal", "_waiting", "deadline", "woken", "reason", "__weakref__")
 
     def __init__(self, clock: Clock, deadline: float | None) -> None:
         self._clock = clock
-        self._event = anyio.Event()
+        self._signal = None  # an asyncio future or an anyio Event, made when waiting starts
         self._waiting = False
         self.deadline = deadline
         self.woken = False
@@ -51,7 +54,11 @@ class Waiter:
         self.reason = reason
         if self._waiting:  # woken before it waited: wait() returns at once, count untouched
             self._clock._runnable += 1
-            self._event.set()
+            signal = self._signal
+            if signal.__class__ is anyio.Event or isinstance(signal, anyio.Event):
+                signal.set()
+            elif not signal.done():
+                signal.set_result(None)
 
     async def wait(self) -> str:
         """Wait until woken or the deadline passes; returns why ("deadline" or a reason)."""
@@ -64,11 +71,20 @@ class Waiter:
                 self.reason = "deadline"
                 return "deadline"
             clock._add_timer(self)
+        try:
+            signal = asyncio.get_running_loop().create_future()
+        except RuntimeError:  # not asyncio (trio): the portable way
+            signal = anyio.Event()
+        self._signal = signal
         self._waiting = True
         clock._runnable -= 1
-        clock._maybe_idle()
+        if clock._runnable <= 0:
+            clock._maybe_idle()
         try:
-            await self._event.wait()
+            if isinstance(signal, anyio.Event):
+                await signal.wait()
+            else:
+                await signal
         except BaseException:
             # Cancelled while waiting: count the task as runnable again, exactly once.
             if not self.woken:

@@ -117,7 +117,7 @@ class AgentGroup(Strict):
         try:
             cls.validate_params(self.params)
         except ValidationError as e:
-            raise ValueError("params: " + _describe(e, prefix="params")) from None
+            raise ValueError(_describe(e, prefix="params")) from None
         return self
 
 
@@ -187,7 +187,7 @@ def _describe(e: ValidationError, prefix: str = "") -> str:
             loc = f"{prefix}.{loc}"
         elif prefix:
             loc = prefix
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
