@@ -173,6 +173,7 @@ class Agent:
         if self.brain is None or old.get("brain") != cfg.get("brain") or old.get("params") != cfg.get("params"):
             self.brain = build_brain(cfg["brain"], cfg.get("params", {}), self.rng)
         self.think_delay = float(cfg.get("think_delay", 0.0))
+        self._slow_thinker = self.think_delay > 0 or self.brain.is_async
 
     # -- state --------------------------------------------------------------------------------
     def _set_status(self, status: str, detail: str = "") -> None:
@@ -232,48 +233,54 @@ class Agent:
         await self._loop(self.world, self.world.clock)
 
     async def _loop(self, world: World, clock) -> None:
-        ledger = world.ledger
-        bucket = ledger.buckets[self.id]
+        bucket = world.ledger.buckets[self.id]
         perform = world.waist.perform
         view = self.view
+        agent_id = self.id
         cfg_artifact = self.config_artifact
         slice_actions = world.slice_actions
-        turns = 0
         checkpoint = anyio.lowlevel.checkpoint
+        turns = 0
+        # World time is read once per slice and again after every await: nothing else runs
+        # between two awaits, so within a slice the world stands at one instant.
+        now = None
         while True:
             if self.held:
                 if self.stopped:
                     self._set_status(STOPPED)
                     return
                 await self._hold()
+                now = None
                 continue
-            now = clock.now()
+            if now is None:
+                now = clock.now()
+                self.status = THINKING
             balance = bucket.balance if bucket.last_update == now else bucket.accrue(now)
             if balance < -THAW_EPSILON:
                 await self._freeze()
+                now = None
                 continue
             if cfg_artifact.version != self._config_version:
                 self._apply_config()
-            self.status = THINKING
             brain = self.brain
             try:
-                if self.think_delay > 0:
-                    await self._think_delay()
-                    if self.held:
+                if self._slow_thinker:
+                    action = await self._think_slowly(brain)
+                    now = view.now
+                    if action is None:  # held while it thought
+                        now = None
                         continue
-                    now = clock.now()
-                view.now = now
-                action = brain.decide(view)
-                if brain.is_async:
-                    action = await action
-                    now = clock.now()
+                else:
                     view.now = now
-                self.status = ACTING
-                result = perform(self.id, action, now, brain.thought_cost)
-                if result.__class__ is not Result:
+                    action = brain.decide(view)
+                result = perform(agent_id, action, now, brain.thought_cost)
+                if result.__class__ is not Result:  # code running in a sandbox
+                    self.status = ACTING
                     result = await result
+                    now = None
             except Exception as exc:  # a brain (or its action) failed: back off, maybe crash
                 await self._failed(exc)
+                now = None
                 continue
             if self.failures:
                 self.failures = 0
@@ -284,22 +291,37 @@ class Agent:
                 self.refused += 1
                 if result.code == "max_debt":
                     await self._over_max_debt(action)
+                    now = None
                     continue
             elif type(action) is Sleep:
                 await self._sleep(action)
+                now = None
                 continue
             turns += 1
             if turns >= slice_actions:
                 turns = 0
                 await checkpoint()
+                now = None
+
+    async def _think_slowly(self, brain) -> Action | None:
+        """A thought that takes time (a think delay, an LLM call): the status shows it."""
+        self.status = THINKING
+        clock = self.world.clock
+        if self.think_delay > 0:
+            await self._wait(clock.now() + self.think_delay)
+            if self.held:
+                return None
+        self.view.now = clock.now()
+        action = brain.decide(self.view)
+        if brain.is_async:
+            action = await action
+            self.view.now = clock.now()
+        return action
 
     async def _hold(self) -> None:
         self._set_status(CRASHED if self.crashed else PAUSED, self.last_error if self.crashed else "")
         while self.held and not self.stopped:
             await self._wait(None)
-
-    async def _think_delay(self) -> None:
-        await self._wait(self.world.clock.now() + self.think_delay)
 
     async def _freeze(self) -> None:
         """Wait exactly until the debt is paid off by accrual, or earlier by a rescue."""
