@@ -75,9 +75,11 @@ class Invoke(Action):
 
 class Sleep(Action):
     """Sleep for a duration, until an event kind, or until a predicate on the agent's own
-    state holds (re-checked when its holdings change). `timeout` bounds the last two."""
+    state holds (re-checked when its holdings change). `timeout` bounds the last two.
+    With `only_mine`, only events concerning this agent wake it (a transfer *received*);
+    otherwise any event of the kinds does (a new listing, an agent frozen)."""
 
-    __slots__ = ("seconds", "until_event", "until", "timeout")
+    __slots__ = ("seconds", "until_event", "until", "timeout", "only_mine")
     name = "sleep"
 
     def __init__(
@@ -87,8 +89,10 @@ class Sleep(Action):
         until_event: tuple[str, ...] | str | None = None,
         until: Callable[[Any], bool] | None = None,
         timeout: float | None = None,
+        only_mine: bool = False,
     ) -> None:
         self.seconds = seconds
+        self.only_mine = only_mine
         self.until_event = (until_event,) if isinstance(until_event, str) else until_event
         self.until = until
         self.timeout = timeout

@@ -115,6 +115,43 @@ class AgentView:
     def owned(self, kind: str | None = None) -> list[str]:
         return [a.id for a in self._world.artifacts.owned_by(self.id) if kind is None or a.kind == kind]
 
+    # -- the economy, as the agent can see it (reading is free; acting goes through invoke) --
+    def listings(self, kind: str | None = None) -> list[Any]:
+        return [x for x in self._world.market.open.values() if kind is None or x.artifact_kind == kind]
+
+    def contracts(self, role: str = "debtor") -> list[tuple[str, dict[str, Any]]]:
+        """(contract id, terms) where this agent is the debtor, lender or holder."""
+        c = self._world.contracts
+        if role == "holder":
+            return [(cid, a.content) for cid, a in c.contracts.items() if c.holder(cid) == self.id]
+        return [(cid, a.content) for cid, a in c.contracts.items() if a.content[role] == self.id]
+
+    def owed(self, contract_id: str) -> int:
+        c = self._world.contracts
+        return c.owed(c.contracts[contract_id].content, self.now)
+
+    def credit(self, principal: str) -> dict[str, Any]:
+        return self._world.contracts.credit_record(principal, self.now)
+
+    def open_bid(self, artifact_id: str) -> int | None:
+        bid = self._world.oracle.bids.get((self.id, artifact_id))
+        return None if bid is None else bid.amount
+
+    @property
+    def min_bid(self) -> int:
+        return self._world.config.oracle.min_bid
+
+    def config_rights(self) -> list[str]:
+        """Agents whose config right this agent owns, other than itself."""
+        return [a.id for a in self._world.agents.values() if a.config_artifact.owner == self.id and a.id != self.id]
+
+    def others_with_prefix(self, prefix: str) -> list[str]:
+        return [a for a in self._world.live_ids if a.startswith(prefix) and a != self.id]
+
+    def free_rate(self) -> float:
+        ledger = self._world.ledger
+        return (ledger.rate_micro[self.id] - ledger.sliced_micro.get(self.id, 0)) / 1_000_000
+
     def as_dict(self) -> dict[str, Any]:
         """The full observation, for brains that want everything (e.g. an LLM prompt)."""
         return {
@@ -356,8 +393,13 @@ class Agent:
         target = min(bucket.capacity, need)
         balance = bucket.accrue(now)
         if bucket.rate > 0 and balance < target:
-            self._set_status(FROZEN, "saving for an action past max debt")
-            await self._wait(now + (target - balance) / bucket.rate)
+            wait = (target - balance) / bucket.rate
+        else:
+            # Even a full bucket cannot pay for it: waiting for accrual will not help, so back
+            # off like a failed turn instead of asking again at the same instant.
+            wait = world.config.agents_policy.backoff_base
+        self._set_status(FROZEN, "saving for an action past max debt")
+        await self._wait(now + wait)
 
     async def _sleep(self, action: Sleep) -> None:
         world = self.world
@@ -376,7 +418,7 @@ class Agent:
         w = world.clock.waiter(deadline)
         self._waiter = w
         if action.until_event:
-            world.bus.wake_on(action.until_event, self.id if action.until is None else None, w)
+            world.bus.wake_on(action.until_event, self.id if action.only_mine else None, w)
         if self._predicate is not None:
             world.ledger.watchers[self.id] = self._holdings_changed
         try:

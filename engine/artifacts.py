@@ -37,6 +37,7 @@ class Artifact:
     size: int
     version: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+    charged: bool = True  # its size counts against its owner's disk quota
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -95,14 +96,14 @@ class ArtifactStore:
                 f"invalid artifact id {artifact_id!r}: 1-64 letters, digits, '.', '_', ':' or '-'",
                 "invalid",
             )
-        elif artifact_id in self.by_id:
+        elif artifact_id in self.by_id or self._ledger.has(artifact_id):
             raise Refusal(f"artifact {artifact_id!r} already exists", "exists")
         size = content_size(content)
         if size > MAX_CONTENT:
             raise Refusal(f"content too large: {size} bytes (max {MAX_CONTENT})", "invalid")
         if charge_disk:
             self._ledger.use_disk(owner, size)
-        art = Artifact(artifact_id, kind, owner, content, now, now, size, meta=meta or {})
+        art = Artifact(artifact_id, kind, owner, content, now, now, size, meta=meta or {}, charged=charge_disk)
         self.by_id[artifact_id] = art
         return art
 
@@ -121,7 +122,8 @@ class ArtifactStore:
         size = content_size(content)
         if size > MAX_CONTENT:
             raise Refusal(f"content too large: {size} bytes (max {MAX_CONTENT})", "invalid")
-        self._ledger.use_disk(art.owner, size - art.size)
+        if art.charged:
+            self._ledger.use_disk(art.owner, size - art.size)
         art.content = content
         art.size = size
         art.updated = now
@@ -134,7 +136,8 @@ class ArtifactStore:
         if art.kind not in WRITABLE_KINDS:
             raise Refusal(f"{art.id} is a {art.kind} artifact and cannot be deleted", "invalid")
         del self.by_id[artifact_id]
-        self._ledger.use_disk(art.owner, -art.size)
+        if art.charged:
+            self._ledger.use_disk(art.owner, -art.size)
         return art
 
     def transfer(self, artifact_id: str, frm: str, to: str, now: float) -> Artifact:
@@ -146,8 +149,9 @@ class ArtifactStore:
             raise Refusal("cannot transfer an artifact to its owner", "invalid")
         if art.kind == "genesis":
             raise Refusal(f"{art.id} is a genesis artifact and cannot change hands", "invalid")
-        self._ledger.use_disk(to, art.size)  # refuses first if the receiver has no room
-        self._ledger.use_disk(frm, -art.size)
+        if art.charged:
+            self._ledger.use_disk(to, art.size)  # refuses first if the receiver has no room
+            self._ledger.use_disk(frm, -art.size)
         art.owner = to
         art.updated = now
         return art

@@ -12,7 +12,7 @@ import tomllib
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -24,7 +24,8 @@ class ConfigError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a world file that says `count = true` or `rate = "1.5"` is wrong, not coerced
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ClockConfig(Strict):
@@ -51,7 +52,7 @@ class ComputeConfig(Strict):
 class CostsConfig(Strict):
     """Compute cost of each action; `"service.method"` keys price genesis methods."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     noop: float = Field(0.1, ge=0, allow_inf_nan=False)
     read: float = Field(0.2, ge=0, allow_inf_nan=False)
     write: float = Field(1.0, ge=0, allow_inf_nan=False)
@@ -93,7 +94,20 @@ class MetricsConfig(Strict):
 
 
 class OracleConfig(Strict):
-    resolution_interval: float = Field(60.0, gt=0, allow_inf_nan=False)
+    resolution_interval: float = Field(60.0, gt=0, allow_inf_nan=False, description="seconds between resolutions")
+    slots: int = Field(1, ge=1, le=1000, description="winners per resolution (k)")
+    min_bid: int = Field(1, ge=1, description="smallest bid; the price when bids <= slots")
+    mint_ratio: float = Field(1.0, gt=0, allow_inf_nan=False, description="scrip minted = floor(score / mint_ratio)")
+    scorer: Literal["distinctiveness", "failing"] = "distinctiveness"
+    keep: int = Field(1000, ge=1, description="resolutions kept in memory")
+
+
+class MarketConfig(Strict):
+    keep: int = Field(1000, ge=1, description="closed listings kept in memory")
+
+
+class ContractsConfig(Strict):
+    max_rate_per_day: float = Field(10.0, ge=0, allow_inf_nan=False, description="highest simple interest per day")
 
 
 class AgentGroup(Strict):
@@ -132,6 +146,8 @@ class WorldConfig(Strict):
     agents_policy: AgentsPolicy = Field(default_factory=AgentsPolicy)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     oracle: OracleConfig = Field(default_factory=OracleConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    contracts: ContractsConfig = Field(default_factory=ContractsConfig)
     llm_budget: float = Field(0.0, ge=0, allow_inf_nan=False, description="dollars for LLM thinking")
     agents: list[AgentGroup] = Field(default_factory=list)
 

@@ -184,6 +184,97 @@ class SandboxIncidentEvent(Event):
     detail: str
 
 
+@_event("bid_placed", target="bidder")
+@dataclass(slots=True)
+class BidPlaced(Event):
+    bidder: str
+    artifact_id: str
+    amount: int
+    replaced: int | None  # the amount of the bid it replaced
+
+
+@_event("bid_cancelled", target="bidder")
+@dataclass(slots=True)
+class BidCancelled(Event):
+    bidder: str
+    artifact_id: str
+    amount: int
+    reason: str
+
+
+@_event("oracle_resolved")
+@dataclass(slots=True)
+class OracleResolved(Event):
+    index: int
+    winners: list[str]  # winning artifact ids
+    price: int
+    minted: int
+    ubi: int
+
+
+@_event("scrip_minted", target="to")
+@dataclass(slots=True)
+class ScripMinted(Event):
+    to: str
+    amount: int
+    artifact_id: str
+    score: int
+
+
+@_event("listing_created", target="seller")
+@dataclass(slots=True)
+class ListingCreated(Event):
+    listing_id: str
+    seller: str
+    artifact_id: str
+    artifact_kind: str
+    price: int
+    buyer: str | None
+
+
+@_event("listing_sold", target="seller")
+@dataclass(slots=True)
+class ListingSold(Event):
+    listing_id: str
+    seller: str
+    buyer: str
+    artifact_id: str
+    artifact_kind: str
+    price: int
+
+
+@_event("listing_cancelled", target="seller")
+@dataclass(slots=True)
+class ListingCancelled(Event):
+    listing_id: str
+    seller: str
+    artifact_id: str
+
+
+@_event("rate_sliced", target="owner")
+@dataclass(slots=True)
+class RateSliced(Event):
+    owner: str
+    artifact_id: str
+    amount: float
+    how: str  # "sliced" | "split" | "dissolved"
+
+
+@_event("loan", target="debtor")
+@dataclass(slots=True)
+class LoanEvent(Event):
+    """Every step of a debt contract: offered, accepted, declined, cancelled, repayment,
+    collected, repaid, defaulted."""
+
+    contract_id: str
+    what: str
+    lender: str
+    debtor: str
+    holder: str
+    amount: int
+    status: str
+
+
 class Subscription:
     """A bounded, coalescing mailbox of events for one reader."""
 

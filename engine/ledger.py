@@ -48,6 +48,8 @@ class Ledger:
         self.scrip: dict[str, int] = {}
         self.buckets: dict[str, TokenBucket] = {}
         self.rate_micro: dict[str, int] = {}
+        # Rate backing rate-slice artifacts a principal owns: it moves only with the slice.
+        self.sliced_micro: dict[str, int] = {}
         self.total_rate_micro = to_micro(total_rate)
         self.held: dict[str, int] = {}  # escrow holder -> scrip it holds for others
         self.disk_quota: dict[str, int] = {}
@@ -105,7 +107,7 @@ class Ledger:
         if type(amount) is not int or amount <= 0:
             check_scrip(amount)  # raises with the precise reason
         scrip = self.scrip
-        if to not in scrip:
+        if type(to) is not str or to not in scrip:
             raise Refusal(f"unknown recipient {to!r}", "unknown")
         if frm == to:
             raise Refusal("cannot transfer to yourself", "invalid")
@@ -177,9 +179,36 @@ class Ledger:
         micro = to_micro(amount)
         if micro <= 0:
             raise Refusal(f"rate amount {amount!r} is below the smallest unit (1e-6)", "invalid")
-        have = self.rate_micro[frm]
+        have = self.rate_micro[frm] - self.sliced_micro.get(frm, 0)
         if have < micro:
-            raise Refusal(f"insufficient rate: have {have / MICRO:g}, need {micro / MICRO:g}", "insufficient")
+            backing = " (the rest backs rate slices you own)" if self.sliced_micro.get(frm) else ""
+            raise Refusal(f"insufficient rate: have {have / MICRO:g}{backing}, need {micro / MICRO:g}", "insufficient")
+        self._move_rate(frm, to, micro, now)
+        return micro / MICRO
+
+    def slice_rate(self, principal: str, amount: object) -> int:
+        """Set aside rate to back a new slice the principal owns; returns micro-units."""
+        amount = check_quantity(amount)
+        micro = to_micro(amount)
+        free = self.rate_micro[principal] - self.sliced_micro.get(principal, 0)
+        if micro <= 0 or micro > free:
+            raise Refusal(f"cannot slice {amount:g}: {free / MICRO:g} rate is free to slice", "insufficient")
+        self.sliced_micro[principal] = self.sliced_micro.get(principal, 0) + micro
+        return micro
+
+    def unslice_rate(self, principal: str, micro: int) -> None:
+        self.sliced_micro[principal] -= micro
+
+    def move_slice(self, frm: str, to: str, micro: int, now: float) -> None:
+        """Move the rate backing a rate-slice artifact with the artifact (rights service)."""
+        if self.sliced_micro.get(frm, 0) < micro or self.rate_micro[frm] < micro:
+            raise Refusal(f"{frm} does not back a slice of {micro / MICRO:g}", "invalid")
+        self.sliced_micro[frm] -= micro
+        self.sliced_micro[to] = self.sliced_micro.get(to, 0) + micro
+        self._move_rate(frm, to, micro, now)
+
+    def _move_rate(self, frm: str, to: str, micro: int, now: float) -> None:
+        have = self.rate_micro[frm]
         self.rate_micro[frm] = have - micro
         self.rate_micro[to] += micro
         # Accrue first, then change: the new rates apply from this instant.
@@ -187,7 +216,6 @@ class Ledger:
         self.buckets[to].set_rate(self.rate_micro[to] / MICRO, now)
         self._notify(frm)
         self._notify(to)
-        return micro / MICRO
 
     def set_capacity(self, principal: str, capacity: object, now: float) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, (int, float)) or not math.isfinite(capacity) or capacity < 0:
@@ -229,6 +257,9 @@ class Ledger:
             "rate_conserved": sum(self.rate_micro.values()) == self.total_rate_micro,
             "rates_match_buckets": all(
                 self.buckets[p].rate == m / MICRO for p, m in self.rate_micro.items()
+            ),
+            "slices_backed": all(
+                0 <= self.sliced_micro.get(p, 0) <= m for p, m in self.rate_micro.items()
             ),
             "disk_within_quota": all(
                 self.disk_used[p] <= self.disk_quota[p] for p in self.disk_used

@@ -46,7 +46,7 @@ class Metrics:
     def close_window(self, now: float, final: bool = False) -> dict[str, Any] | None:
         world = self.world
         length = now - self._start
-        if final and length <= 0:
+        if length <= 0:  # the run ended exactly on a window edge: nothing to record
             return None
         ledger = world.ledger
         agents = world.agents

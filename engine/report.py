@@ -43,9 +43,41 @@ def build_report(world: World, duration: float | None = None) -> dict[str, Any]:
             "artifacts": len(world.artifacts),
             "events": dict(sorted(world.bus.counts.items())),
         },
+        "mechanisms": dict(world.mechanisms),
+        "oracle": {
+            "resolutions": world.oracle.resolved,
+            "minted": world.oracle.minted_total,
+            "open_bids": len(world.oracle.bids),
+            "recent": list(world.oracle.resolutions)[-5:],
+        },
+        "market": {
+            "open_listings": len(world.market.open),
+            "sold": world.market.sold,
+        },
+        "contracts": {
+            "by_status": _count_by(c.content["status"] for c in world.contracts.contracts.values()),
+            "defaults": sum(1 for c in world.contracts.contracts.values() if c.content.get("ever_defaulted")),
+        },
+        "rights": {
+            "config_owned_by_others": {
+                a.id: a.config_artifact.owner for a in world.agents.values() if a.config_artifact.owner != a.id
+            },
+            "rate_slices": sorted(
+                ({"artifact": a.id, "owner": a.owner, "rate": a.content["rate"]}
+                 for a in world.artifacts.by_id.values() if a.kind == "rate"),
+                key=lambda x: x["artifact"],
+            ),
+        },
         "invariants": world.invariants(),
         "windows": list(world.metrics.windows),
     }
+
+
+def _count_by(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:

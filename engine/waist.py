@@ -121,6 +121,14 @@ class Waist:
             self.refusals += 1
             world.bus.publish(ActionRefused(now, principal, action.describe(), r.reason))
             return Result(False, None, r.reason, r.code)
+        except (TypeError, ValueError, KeyError) as e:
+            # An argument of a shape no handler foresaw (a list for an id, say): still a
+            # refusal with a reason, never a crash of the caller. Handlers check before they
+            # change anything, so nothing was half-applied.
+            self.refusals += 1
+            reason = f"invalid arguments for {action.describe()}: {type(e).__name__}: {e}"
+            world.bus.publish(ActionRefused(now, principal, action.describe(), reason))
+            return Result(False, None, reason, "invalid")
 
     def _charge(self, principal: str, think: float, cost: float, now: float, charged: bool) -> None:
         """Take the thought's and the action's compute. Past `max_debt` the action is

@@ -18,15 +18,23 @@ from .brains import brain_class
 from .clock import Clock, RealClock, VirtualClock
 from .config import WorldConfig
 from .errors import Refusal
-from .events import AgentSpawned, EventBus
+from .events import AgentSpawned, ArtifactTransferred, EventBus, RateTransferred
+from .genesis.contracts import ContractsArtifact
 from .genesis.ledger import LedgerArtifact
+from .genesis.market import MarketArtifact
+from .genesis.oracle import OracleArtifact
 from .genesis.rights import RightsArtifact
 from .genesis.world_control import WorldControlArtifact
-from .ledger import Ledger, check_quantity
+from .ledger import MICRO, Ledger, check_quantity
 from .metrics import Metrics
 from .waist import OPERATOR, Waist
 
 SYSTEM = "system"
+MECHANISMS = (
+    "bid", "resolution", "mint", "ubi", "listing_sold", "config_right_changed_hands",
+    "config_changed", "rate_moved", "claim_changed_hands", "loan_offered", "loan_accepted",
+    "loan_repaid", "loan_defaulted", "rescue", "spawn",
+)
 
 
 def agent_sort_key(agent_id: str) -> tuple[int, str]:
@@ -54,6 +62,9 @@ class World:
         self.paused = False
         self.running = False
         self.rate_listeners: list[Callable[[str, float], None]] = []
+        self.services: dict[str, Any] = {}
+        # How often each mechanism of the economy happened (the report's evidence).
+        self.mechanisms: dict[str, int] = dict.fromkeys(MECHANISMS, 0)
         self._tg: anyio.abc.TaskGroup | None = None
         self._counters: dict[str, int] = {}
         now = clock.now()
@@ -66,7 +77,13 @@ class World:
             now=now,
             disk_quota=config.operator.disk_quota,
         )
-        for service in (LedgerArtifact(self), RightsArtifact(self), WorldControlArtifact(self)):
+        self.oracle = OracleArtifact(self)
+        self.market = MarketArtifact(self)
+        self.contracts = ContractsArtifact(self)
+        for service in (
+            LedgerArtifact(self), RightsArtifact(self), WorldControlArtifact(self),
+            self.oracle, self.market, self.contracts,
+        ):
             self.add_service(service)
         for group in config.agents:
             for _ in range(group.count):
@@ -85,7 +102,12 @@ class World:
 
     # -- building ----------------------------------------------------------------------------
     def add_service(self, service) -> None:
-        self.artifacts.create(SYSTEM, "genesis", service.describe(), self.clock.now(), service.id, charge_disk=False)
+        """A genesis artifact, and a principal of the same name that can hold custody
+        (the market holds listed artifacts; held scrip is tracked in the ledger)."""
+        now = self.clock.now()
+        self.artifacts.create(SYSTEM, "genesis", service.describe(), now, service.id, charge_disk=False)
+        self.ledger.open_account(service.id, scrip=0, rate=0.0, capacity=0.0, now=now, disk_quota=10**12)
+        self.services[service.id] = service
         self.waist.register(service)
 
     def _next_id(self, prefix: str) -> str:
@@ -155,6 +177,8 @@ class World:
         except Exception as e:  # pydantic's message names the parameter
             raise Refusal(f"bad params for {brain}: {e}".replace("\n", " "), "invalid") from None
         rate = check_quantity(rate, "rate")
+        if round(rate * MICRO) <= 0:
+            raise Refusal(f"rate {rate!r} is below the smallest unit (1e-6)", "invalid")
         if type(scrip) is not int or scrip < 0:
             raise Refusal(f"scrip must be a whole number >= 0, got {scrip!r}", "invalid")
         if capacity is None:
@@ -179,6 +203,7 @@ class World:
             ledger.transfer_scrip(parent, agent_id, scrip)
         ledger.transfer_rate(parent, agent_id, rate, now)
         self.bus.publish(AgentSpawned(now, agent_id, parent, brain, scrip, rate))
+        self.count("spawn")
         if self._tg is not None:
             self._start(agent.run)
         return agent_id
@@ -206,6 +231,8 @@ class World:
                 self._tg = tg
                 tg.start_soon(self.clock.run)
                 self._start(self.metrics.run)
+                self._start(self.oracle.run)
+                self._start(self.contracts.run)
                 for agent in list(self.agents.values()):
                     self._start(agent.run)
                 if duration is not None:
@@ -226,6 +253,8 @@ class World:
     # -- steering (operator) ----------------------------------------------------------------
     def invoke(self, target: str, method: str, principal: str = OPERATOR, **args: Any) -> Result:
         """Invoke a genesis method through the narrow waist, as the operator by default."""
+        if not isinstance(principal, str) or not self.ledger.has(principal):
+            return Result(False, None, f"unknown principal {principal!r}", "unknown")
         result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
         if result.__class__ is not Result:
             result.close()  # a coroutine: code artifacts need invoke_async
@@ -233,6 +262,8 @@ class World:
         return result
 
     async def invoke_async(self, target: str, method: str, principal: str = OPERATOR, **args: Any) -> Result:
+        if not isinstance(principal, str) or not self.ledger.has(principal):
+            return Result(False, None, f"unknown principal {principal!r}", "unknown")
         result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
         if result.__class__ is not Result:
             result = await result
@@ -257,6 +288,39 @@ class World:
         if agent_id in self.live_ids:
             self.live_ids.remove(agent_id)
         self.frozen.pop(agent_id, None)
+
+    # -- moving artifacts (transfers, sales, custody) ------------------------------------------
+    def move_artifact(self, artifact_id: str, frm: str, to: str, now: float):
+        """Change an artifact's owner, with what its kind implies: a rate slice's rate moves
+        with it. Everything that can refuse is checked before anything changes."""
+        art = self.artifacts.get(artifact_id)
+        if to in self.services and to != "market":
+            raise Refusal(f"{to} is a service and cannot own artifacts", "invalid")
+        self.artifacts.transfer(artifact_id, frm, to, now)
+        self.bus.publish(ArtifactTransferred(now, art.id, frm, to))
+        if art.kind == "rate":
+            micro = art.content["micro"]
+            self.ledger.move_slice(frm, to, micro, now)
+            self.bus.publish(RateTransferred(now, frm, to, micro / MICRO))
+            self.rate_changed(frm)
+            self.rate_changed(to)
+            if to != "market":
+                self.count("rate_moved")
+        if to != "market":
+            # A change of hands: custody by the market and a cancelled listing are not.
+            previous = art.meta.get("holder", frm)
+            if previous != to:
+                art.meta["holder"] = to
+                if art.kind == "config":
+                    self.count("config_right_changed_hands")
+                elif art.kind == "contract":
+                    self.count("claim_changed_hands")
+        elif "holder" not in art.meta:
+            art.meta["holder"] = frm
+        return art
+
+    def count(self, mechanism: str) -> None:
+        self.mechanisms[mechanism] = self.mechanisms.get(mechanism, 0) + 1
 
     # -- hooks the agents and services call -------------------------------------------------
     def status_changed(self, agent_id: str, status: str) -> None:
@@ -304,7 +368,20 @@ class World:
         }
 
     def invariants(self) -> dict[str, bool]:
-        return self.ledger.invariants()
+        inv = self.ledger.invariants()
+        slices: dict[str, int] = {}
+        for art in self.artifacts.by_id.values():
+            if art.kind == "rate":
+                slices[art.owner] = slices.get(art.owner, 0) + art.content["micro"]
+        inv["slices_match_artifacts"] = all(
+            slices.get(p, 0) == self.ledger.sliced_micro.get(p, 0) for p in self.ledger.rate_micro
+        )
+        inv["held_matches_open_obligations"] = self.ledger.held.get("oracle", 0) == sum(
+            b.amount for b in self.oracle.bids.values()
+        ) and self.ledger.held.get("contracts", 0) == sum(
+            a.content["principal"] for a in self.contracts.contracts.values() if a.content["status"] == "offered"
+        )
+        return inv
 
     @property
     def total_actions(self) -> int:

@@ -29,9 +29,14 @@ def build_brain(name: str, params: dict[str, Any] | None, rng: random.Random) ->
     return cls(cls.validate_params(params), rng)
 
 
+_builtin_loaded = False
+
+
 def _load_builtin() -> None:
-    if not BRAINS:
-        from . import scripted  # noqa: F401  (registers on import)
+    global _builtin_loaded
+    if not _builtin_loaded:
+        _builtin_loaded = True
+        from . import economy, scripted  # noqa: F401  (they register on import)
 
 
 __all__ = ["BRAINS", "Brain", "BrainParams", "brain_class", "build_brain", "register"]

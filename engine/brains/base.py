@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class BrainParams(BaseModel):
     """Parameters every brain takes; brains extend this."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     think_cost: float = Field(1.0, ge=0, allow_inf_nan=False, description="compute one thought costs")
 
 

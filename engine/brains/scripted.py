@@ -33,7 +33,7 @@ class Boltzmann(Brain):
     def decide(self, view) -> Action:
         if view.scrip <= 0:
             if self.params.when_broke == "sleep":
-                return Sleep(until_event="scrip_transferred", timeout=60.0)
+                return Sleep(until_event="scrip_transferred", timeout=60.0, only_mine=True)
             return NOOP
         other = view.random_other()
         if other is None:
@@ -57,7 +57,7 @@ class Philanthropist(Brain):
     def decide(self, view) -> Action:
         p = self.params
         if view.scrip < p.keep + p.gift:
-            return Sleep(until_event="scrip_transferred", timeout=p.patience)
+            return Sleep(until_event="scrip_transferred", timeout=p.patience, only_mine=True)
         candidates = [o for o in (view.random_other() for _ in range(p.sample)) if o is not None]
         if not candidates:
             return Sleep(seconds=p.patience)

@@ -7,7 +7,6 @@ from typing import Any
 
 from ..errors import Refusal
 from ..events import (
-    ArtifactTransferred,
     BucketChanged,
     ComputeTransferred,
     RateTransferred,
@@ -31,8 +30,13 @@ class LedgerArtifact(GenesisArtifact):
             to="recipient principal id", amount="whole scrip > 0")
     def transfer(self, caller: str, args: dict[str, Any], now: float) -> None:
         world = self.world
-        amount = world.ledger.transfer_scrip(caller, args["to"], args["amount"])
-        world.bus.publish(ScripTransferred(now, caller, args["to"], amount))
+        to = args["to"]
+        if type(to) is not str:
+            raise Refusal(f"unknown recipient {to!r}", "unknown")
+        if to in world.services:
+            raise Refusal(f"{to} is a service; it takes scrip only through its methods", "invalid")
+        amount = world.ledger.transfer_scrip(caller, to, args["amount"])
+        world.bus.publish(ScripTransferred(now, caller, to, amount))
 
     @method("transfer_compute",
             "Rescue: give compute from your positive balance; clamped at the receiver's capacity.",
@@ -42,6 +46,7 @@ class LedgerArtifact(GenesisArtifact):
         to = args["to"]
         credited = world.ledger.transfer_compute(caller, to, args["amount"], now)
         world.bus.publish(ComputeTransferred(now, caller, to, float(args["amount"]), credited))
+        world.count("rescue")
         return {"credited": credited, "kept": float(args["amount"]) - credited}
 
     @method("transfer_rate", "Move part of your compute rate (units/s) to another principal.",
@@ -50,6 +55,7 @@ class LedgerArtifact(GenesisArtifact):
         world = self.world
         moved = world.ledger.transfer_rate(caller, args["to"], args["amount"], now)
         world.bus.publish(RateTransferred(now, caller, args["to"], moved))
+        world.count("rate_moved")
         world.rate_changed(caller)
         world.rate_changed(args["to"])
         return {"moved": moved}
@@ -57,9 +63,7 @@ class LedgerArtifact(GenesisArtifact):
     @method("transfer_artifact", "Give an artifact you own to another principal.",
             artifact="artifact id", to="recipient principal id")
     def transfer_artifact(self, caller: str, args: dict[str, Any], now: float) -> None:
-        world = self.world
-        art = world.artifacts.transfer(args["artifact"], caller, args["to"], now)
-        world.bus.publish(ArtifactTransferred(now, art.id, caller, art.owner))
+        self.world.move_artifact(args["artifact"], caller, self.world.ledger.require(args["to"], "recipient"), now)
 
     @method("spawn", "Start a new agent, paying its scrip and compute rate from your own.",
             optional=("scrip", "capacity", "params", "agent_id"),

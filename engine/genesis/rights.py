@@ -11,7 +11,8 @@ from typing import Any
 
 from ..brains import brain_class
 from ..errors import Refusal
-from ..events import ConfigChanged
+from ..events import ConfigChanged, RateSliced
+from ..ledger import MICRO, check_quantity
 from .base import GenesisArtifact, method
 
 CONFIG_FIELDS = ("brain", "params", "think_delay")
@@ -54,9 +55,65 @@ class RightsArtifact(GenesisArtifact):
         cfg.version += 1
         cfg.updated = now
         world.bus.publish(ConfigChanged(now, agent.id, caller, changes))
+        world.count("config_changed")
         return {"agent": agent.id, "version": cfg.version}
 
     @method("owner", "Who owns an agent's config right.", agent="agent id")
     def owner(self, caller: str, args: dict[str, Any], now: float) -> dict[str, str]:
         agent = self.world.require_agent(args["agent"])
         return {"agent": agent.id, "config_right": agent.config_artifact.id, "owner": agent.config_artifact.owner}
+
+    # -- rate rights: slices of compute rate as artifacts that follow their owner ---------------
+    @method("slice_rate", "Make part of your compute rate a rate-slice artifact you can sell or give; "
+            "its rate keeps flowing to whoever owns it.", amount="rate in units/s > 0")
+    def slice_rate(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        world = self.world
+        micro = world.ledger.slice_rate(caller, args["amount"])
+        art = self._make_slice(caller, micro, now)
+        return {"artifact": art.id, "rate": micro / MICRO}
+
+    @method("split", "Split a rate slice you own in two.", artifact="rate slice id", amount="rate of the new slice")
+    def split(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        art = self._own_slice(caller, args["artifact"])
+        micro = round(check_quantity(args["amount"]) * MICRO)
+        if not 0 < micro < art.content["micro"]:
+            raise Refusal(f"split amount must be between 0 and {art.content['micro'] / MICRO:g}", "invalid")
+        art.content = {"rate": (art.content["micro"] - micro) / MICRO, "micro": art.content["micro"] - micro}
+        art.version += 1
+        art.updated = now
+        new = self._make_slice(caller, micro, now, how="split")
+        return {"artifact": new.id, "rate": micro / MICRO, "left": art.content["rate"]}
+
+    @method("dissolve", "Turn a rate slice you own back into plain rate.", artifact="rate slice id")
+    def dissolve(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        art = self._own_slice(caller, args["artifact"])
+        world = self.world
+        world.ledger.unslice_rate(caller, art.content["micro"])
+        del world.artifacts.by_id[art.id]
+        world.bus.publish(RateSliced(now, caller, art.id, art.content["rate"], "dissolved"))
+        return {"rate": art.content["rate"]}
+
+    @method("rights", "Who owns every agent's config right, and every rate slice.")
+    def rights(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        world = self.world
+        return {
+            "config": {a.id: a.config_artifact.owner for a in world.agents.values()},
+            "rate_slices": [
+                {"artifact": a.id, "owner": a.owner, "rate": a.content["rate"]}
+                for a in world.artifacts.by_id.values() if a.kind == "rate"
+            ],
+        }
+
+    def _make_slice(self, owner: str, micro: int, now: float, how: str = "sliced"):
+        world = self.world
+        art = world.artifacts.create(owner, "rate", {"rate": micro / MICRO, "micro": micro}, now, charge_disk=False)
+        world.bus.publish(RateSliced(now, owner, art.id, micro / MICRO, how))
+        return art
+
+    def _own_slice(self, caller: str, artifact_id: object):
+        art = self.world.artifacts.get(artifact_id)
+        if art.kind != "rate":
+            raise Refusal(f"{art.id} is a {art.kind} artifact, not a rate slice", "invalid")
+        if art.owner != caller:
+            raise Refusal(f"{art.id} is owned by {art.owner}, not {caller}", "not_owner")
+        return art

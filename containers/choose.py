@@ -1,0 +1,131 @@
+"""Which sandbox a world uses: Docker when a daemon answers and the agent image exists,
+else subprocesses; always with one sentence saying which and why (shown in the UI)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Literal, NamedTuple
+
+import anyio
+import anyio.to_thread
+
+from containers.base import BaseSandbox
+from containers.images import AGENT_IMAGE, image_state
+from engine.sandbox import Reporter
+
+log = logging.getLogger(__name__)
+
+Preference = Literal["auto", "docker", "subprocess"]
+ENV_PREFERENCE = "ECOLOGY_SANDBOX"  # auto | docker | subprocess
+
+
+class SandboxChoice(NamedTuple):
+    sandbox: BaseSandbox[Any]
+    reason: str
+
+
+class DaemonProbe(NamedTuple):
+    client: Any | None  # a connected docker client, or None
+    where: str  # the daemon's address, for messages
+    detail: str  # version when it answered, the error when not
+
+
+def daemon_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def probe_daemon_blocking(timeout: float = 1.0) -> DaemonProbe:
+    """Connect and ping the daemon (blocking: run in a thread). Never raises."""
+    where = daemon_address()
+    try:
+        import docker
+
+        client = docker.from_env(timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure means "no daemon here"
+        return DaemonProbe(None, where, _short(exc))
+    try:
+        client.ping()
+        version = client.version().get("Version", "?")
+    except Exception as exc:  # noqa: BLE001
+        client.close()
+        return DaemonProbe(None, where, _short(exc))
+    client.api.timeout = 60  # probing wanted a short timeout; real work does not
+    return DaemonProbe(client, where, version)
+
+
+async def probe_daemon(timeout: float = 1.0) -> DaemonProbe:
+    """Whether a Docker daemon answers within about `timeout` seconds."""
+    result: DaemonProbe | None = None
+    with anyio.move_on_after(timeout + 0.5):
+        result = await anyio.to_thread.run_sync(
+            probe_daemon_blocking, timeout, abandon_on_cancel=True
+        )
+    if result is None:
+        return DaemonProbe(None, daemon_address(), f"no answer within {timeout:g} s")
+    return result
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+async def choose_sandbox(
+    world_id: str,
+    reporter: Reporter | None = None,
+    *,
+    prefer: Preference | None = None,
+    image: str = AGENT_IMAGE,
+    daemon_timeout: float = 1.0,
+) -> SandboxChoice:
+    """Pick and open a sandbox for a world. `prefer` (or $ECOLOGY_SANDBOX) forces a backend;
+    forcing docker raises RuntimeError, with the reason, when Docker cannot be used."""
+    from containers.docker_backend import DockerSandbox
+    from containers.subprocess_backend import SubprocessSandbox
+
+    source = "asked for" if prefer else f"{ENV_PREFERENCE} asks for it"
+    prefer = prefer or os.environ.get(ENV_PREFERENCE, "auto")  # type: ignore[assignment]
+    if prefer not in ("auto", "docker", "subprocess"):
+        raise ValueError(f"unknown sandbox preference {prefer!r}: auto, docker or subprocess")
+
+    async def subprocesses(why: str) -> SandboxChoice:
+        sandbox = SubprocessSandbox(reporter)
+        await sandbox.open()
+        return SandboxChoice(sandbox, f"subprocess sandbox: {why}; it enforces {sandbox.enforces}")
+
+    if prefer == "subprocess":
+        return await subprocesses(source)
+
+    probe = await probe_daemon(daemon_timeout)
+    why_not: str | None = None
+    if probe.client is None:
+        why_not = f"no Docker daemon at {probe.where} ({probe.detail})"
+    else:
+        state = await anyio.to_thread.run_sync(image_state, probe.client, image)
+        if state == "missing":
+            why_not = (
+                f"Docker {probe.detail} answers at {probe.where} but the image {image} is "
+                "missing (build it with `ecology containers build`)"
+            )
+        elif state == "stale":
+            log.warning("%s was built from an older Dockerfile: `ecology containers build`", image)
+    if why_not is not None:
+        if probe.client is not None:
+            await anyio.to_thread.run_sync(probe.client.close)
+        if prefer == "docker":
+            raise RuntimeError(f"cannot use the docker sandbox: {why_not}")
+        return await subprocesses(why_not)
+
+    sandbox = DockerSandbox(world_id, reporter, image=image, client=probe.client, owns_client=True)
+    await sandbox.open()
+    orphans = (
+        f"; removed {sandbox.orphans_removed} orphan container(s)"
+        if sandbox.orphans_removed
+        else ""
+    )
+    reason = (
+        f"docker sandbox: Docker {probe.detail} answers at {probe.where}, image {image}; "
+        f"one container per agent with CPU, memory and pids limits and no network{orphans}"
+    )
+    return SandboxChoice(sandbox, reason)

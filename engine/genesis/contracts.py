@@ -1,0 +1,238 @@
+"""Debt contracts (SPEC §7): scrip debt is a contract artifact, never a negative balance.
+
+The lender offers (the principal is held); the debtor accepts (the principal moves to the
+debtor and simple interest starts) or declines; the lender may cancel an unaccepted offer.
+
+    owed(t) = principal + floor(principal * rate_per_day * days_active(t)) - repaid
+
+Payments go to whoever holds the contract now (its owner; while a claim is listed on the
+market, its seller). At the due time the engine collects what the debtor has, up to what is
+owed: paid in full -> `repaid`, otherwise `defaulted` with the outstanding amount recorded.
+A defaulted debtor may still repay later. Defaults are public through `credit`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Refusal
+from ..events import LoanEvent
+from ..ledger import check_scrip
+from .base import GenesisArtifact, method
+
+if TYPE_CHECKING:
+    from ..artifacts import Artifact
+    from ..clock import Waiter
+    from ..world import World
+
+HOLDER = "contracts"
+DAY = 86_400.0
+OPEN = ("active", "defaulted")
+
+
+class ContractsArtifact(GenesisArtifact):
+    id = HOLDER
+    description = "Loans as contract artifacts: offer, accept, decline, cancel, repay; collected at due."
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.contracts: dict[str, Artifact] = {}
+        self._due: list[tuple[float, str]] = []  # (due time, contract id) of active contracts
+        self._waiter: Waiter | None = None
+        self._ids = 0
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _contract(self, contract_id: object) -> dict[str, Any]:
+        art = self.contracts.get(contract_id) if isinstance(contract_id, str) else None
+        if art is None:
+            raise Refusal(f"unknown contract {contract_id!r}", "unknown")
+        return art.content
+
+    def holder(self, contract_id: str) -> str:
+        """Who is paid now: the claim's owner, or its seller while the market holds it."""
+        art = self.contracts[contract_id]
+        if art.owner == "market":
+            return self.world.market.seller_of(contract_id) or art.owner
+        return art.owner
+
+    def owed(self, c: dict[str, Any], now: float) -> int:
+        if c["status"] == "defaulted":
+            return c["outstanding"]
+        if c["status"] != "active":
+            return 0
+        days = max(0.0, min(now, c["due"]) - c["accepted_at"]) / DAY
+        interest = math.floor(c["principal"] * c["rate_per_day"] * days + 1e-9)
+        return c["principal"] + interest - c["repaid"]
+
+    # -- the lifecycle ------------------------------------------------------------------------------
+    @method("offer", "Offer a loan: the principal is held until the debtor accepts or declines.",
+            debtor="who may accept", principal="whole scrip > 0",
+            rate_per_day="simple interest per day, e.g. 0.05", due_in="seconds from acceptance to due")
+    def offer(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        world = self.world
+        debtor = world.ledger.require(args["debtor"], "debtor")
+        if debtor == caller:
+            raise Refusal("you cannot lend to yourself", "invalid")
+        if debtor in world.services:
+            raise Refusal(f"{debtor} is a service and cannot borrow", "invalid")
+        principal = check_scrip(args["principal"], "principal")
+        rate = args["rate_per_day"]
+        cap = world.config.contracts.max_rate_per_day
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or not 0 <= rate <= cap:
+            raise Refusal(f"rate_per_day must be a number in [0, {cap:g}], got {rate!r}", "invalid")
+        due_in = args["due_in"]
+        if isinstance(due_in, bool) or not isinstance(due_in, (int, float)) or not math.isfinite(due_in) or due_in <= 0:
+            raise Refusal(f"due_in must be a positive number of seconds, got {due_in!r}", "invalid")
+        world.ledger.hold(caller, principal, HOLDER)
+        self._ids += 1
+        content = {
+            "lender": caller, "debtor": debtor, "principal": principal, "rate_per_day": float(rate),
+            "due_in": float(due_in), "due": None, "accepted_at": None, "status": "offered",
+            "repaid": 0, "outstanding": 0, "offered_at": now, "history": [],
+        }
+        art = world.artifacts.create(caller, "contract", content, now, f"loan-{self._ids}", charge_disk=False)
+        self.contracts[art.id] = art
+        self._log(art.id, content, "offered", principal, now)
+        world.count("loan_offered")
+        return {"contract": art.id}
+
+    @method("accept", "Accept a loan offered to you: the principal is yours and interest starts.",
+            contract="contract id")
+    def accept(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        c = self._contract(args["contract"])
+        self._require_party(c, caller, "debtor", "accept")
+        self._require_status(c, args["contract"], ("offered",))
+        self.world.ledger.release(HOLDER, c["principal"], caller)
+        c["status"] = "active"
+        c["accepted_at"] = now
+        c["due"] = now + c["due_in"]
+        heapq.heappush(self._due, (c["due"], args["contract"]))
+        if self._waiter is not None:
+            self._waiter.wake("new due time")
+        self._log(args["contract"], c, "accepted", c["principal"], now)
+        self.world.count("loan_accepted")
+        return {"contract": args["contract"], "due": c["due"], "owed_at_due": self.owed(c, c["due"])}
+
+    @method("decline", "Decline a loan offered to you; the lender gets the principal back.", contract="contract id")
+    def decline(self, caller: str, args: dict[str, Any], now: float) -> None:
+        c = self._contract(args["contract"])
+        self._require_party(c, caller, "debtor", "decline")
+        self._require_status(c, args["contract"], ("offered",))
+        self.world.ledger.release(HOLDER, c["principal"], c["lender"])
+        c["status"] = "cancelled"
+        self._log(args["contract"], c, "declined", c["principal"], now)
+
+    @method("cancel", "Withdraw your loan offer before it is accepted.", contract="contract id")
+    def cancel(self, caller: str, args: dict[str, Any], now: float) -> None:
+        c = self._contract(args["contract"])
+        self._require_party(c, caller, "lender", "cancel")
+        self._require_status(c, args["contract"], ("offered",))
+        self.world.ledger.release(HOLDER, c["principal"], c["lender"])
+        c["status"] = "cancelled"
+        self._log(args["contract"], c, "cancelled", c["principal"], now)
+
+    @method("repay", "Repay up to what you owe; the payment goes to the contract's holder.",
+            contract="contract id", amount="whole scrip > 0, at most what is owed")
+    def repay(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        contract_id = args["contract"]
+        c = self._contract(contract_id)
+        self._require_party(c, caller, "debtor", "repay")
+        self._require_status(c, contract_id, OPEN)
+        amount = check_scrip(args["amount"])
+        owed = self.owed(c, now)
+        if amount > owed:
+            raise Refusal(f"{contract_id}: you owe {owed}, cannot repay {amount}", "invalid")
+        self._pay(contract_id, c, amount, now, "repayment")
+        return {"contract": contract_id, "paid": amount, "owed": self.owed(c, now), "status": c["status"]}
+
+    @method("owed", "What the debtor owes on a contract now.", contract="contract id")
+    def owed_now(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        c = self._contract(args["contract"])
+        return {"contract": args["contract"], "owed": self.owed(c, now), "status": c["status"],
+                "holder": self.holder(args["contract"])}
+
+    @method("credit", "A principal's public credit record.", principal="principal id")
+    def credit(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        who = self.world.ledger.require(args["principal"])
+        return self.credit_record(who, now)
+
+    @method("mine", "Contracts where you are lender, debtor or holder.")
+    def mine(self, caller: str, args: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        return [
+            {"contract": cid, **{k: v for k, v in art.content.items() if k != "history"},
+             "holder": self.holder(cid), "owed": self.owed(art.content, now)}
+            for cid, art in self.contracts.items()
+            if caller in (art.content["lender"], art.content["debtor"], self.holder(cid))
+        ]
+
+    def credit_record(self, who: str, now: float) -> dict[str, Any]:
+        mine = [a.content for a in self.contracts.values() if a.content["debtor"] == who]
+        return {
+            "principal": who,
+            "borrowed": sum(c["principal"] for c in mine if c["accepted_at"] is not None),
+            "active": sum(1 for c in mine if c["status"] == "active"),
+            "repaid": sum(1 for c in mine if c["status"] == "repaid"),
+            "defaulted": sum(1 for c in mine if c.get("ever_defaulted")),
+            "outstanding": sum(self.owed(c, now) for c in mine if c["status"] in OPEN),
+        }
+
+    # -- collection at due --------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Collect every contract at its due time (an engine task)."""
+        clock = self.world.clock
+        while True:
+            while self._due and self._due[0][0] <= clock.now():
+                _, contract_id = heapq.heappop(self._due)
+                self.collect(contract_id, clock.now())
+            self._waiter = clock.waiter(self._due[0][0] if self._due else None)
+            try:
+                await self._waiter.wait()
+            finally:
+                self._waiter = None
+
+    def collect(self, contract_id: str, now: float) -> None:
+        c = self.contracts[contract_id].content
+        if c["status"] != "active":
+            return
+        owed = self.owed(c, now)
+        take = min(owed, self.world.ledger.scrip[c["debtor"]])
+        if take:
+            self._pay(contract_id, c, take, now, "collected")
+        if c["status"] == "active":  # still owing after collection: a default
+            c["status"] = "defaulted"
+            c["outstanding"] = owed - take
+            c["ever_defaulted"] = True
+            self.world.count("loan_defaulted")
+            self._log(contract_id, c, "defaulted", c["outstanding"], now)
+
+    def _pay(self, contract_id: str, c: dict[str, Any], amount: int, now: float, what: str) -> None:
+        holder = self.holder(contract_id)
+        self.world.ledger.transfer_scrip(c["debtor"], holder, amount)
+        c["repaid"] += amount
+        if c["status"] == "defaulted":
+            c["outstanding"] -= amount
+        self._log(contract_id, c, what, amount, now, holder)
+        if self.owed(c, now) == 0:
+            c["status"] = "repaid"
+            self.world.count("loan_repaid")
+            self._log(contract_id, c, "repaid", c["repaid"], now, holder)
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _require_party(self, c: dict[str, Any], caller: str, role: str, verb: str) -> None:
+        if c[role] != caller:
+            raise Refusal(f"only the {role} ({c[role]}) may {verb} this contract, not {caller}", "not_owner")
+
+    def _require_status(self, c: dict[str, Any], contract_id: str, allowed: tuple[str, ...]) -> None:
+        if c["status"] not in allowed:
+            raise Refusal(f"{contract_id} is {c['status']}; this needs it {' or '.join(allowed)}", "invalid")
+
+    def _log(self, contract_id: str, c: dict[str, Any], what: str, amount: int, now: float,
+             holder: str | None = None) -> None:
+        holder = holder or self.holder(contract_id)
+        c["history"].append({"t": now, "what": what, "amount": amount, "holder": holder})
+        art = self.contracts[contract_id]
+        art.updated = now
+        art.version += 1
+        self.world.bus.publish(LoanEvent(now, contract_id, what, c["lender"], c["debtor"], holder, amount, c["status"]))

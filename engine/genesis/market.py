@@ -1,0 +1,137 @@
+"""The market (SPEC §5): escrow for selling any artifact.
+
+`list` moves the artifact into the market's custody until it is sold or the listing is
+cancelled; `buy` is atomic: everything is checked first, then scrip goes buyer -> seller and
+the artifact market -> buyer. Two buyers of one listing: exactly one succeeds (the engine
+runs on one event loop and a genesis method never awaits, so a purchase cannot interleave).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Refusal
+from ..events import ListingCancelled, ListingCreated, ListingSold
+from .base import GenesisArtifact, method
+
+if TYPE_CHECKING:
+    from ..world import World
+
+CUSTODIAN = "market"
+
+
+@dataclass(slots=True)
+class Listing:
+    id: str
+    seller: str
+    artifact_id: str
+    artifact_kind: str
+    price: int
+    buyer: str | None  # only this principal may buy, when set
+    t: float
+    status: str = "open"  # open | sold | cancelled
+    sold_to: str | None = None
+    closed_at: float | None = None
+
+
+class MarketArtifact(GenesisArtifact):
+    id = CUSTODIAN
+    description = "Escrow: list an artifact you own for a price; buying is atomic."
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.open: dict[str, Listing] = {}
+        self.closed: deque[Listing] = deque(maxlen=world.config.market.keep)
+        self.by_artifact: dict[str, str] = {}  # artifact id -> open listing id
+        self._ids = 0
+        self.sold = 0
+
+    def seller_of(self, artifact_id: str) -> str | None:
+        listing_id = self.by_artifact.get(artifact_id)
+        return None if listing_id is None else self.open[listing_id].seller
+
+    def _listing(self, listing_id: object) -> Listing:
+        listing = self.open.get(listing_id) if isinstance(listing_id, str) else None
+        if listing is None:
+            closed = next((c for c in self.closed if c.id == listing_id), None)
+            if closed is not None:
+                raise Refusal(f"listing {listing_id} is {closed.status}", "closed")
+            raise Refusal(f"unknown listing {listing_id!r}", "unknown")
+        return listing
+
+    @method("list", "Offer an artifact you own for a price; the market holds it until sold or cancelled.",
+            optional=("buyer",), artifact="artifact id", price="whole scrip >= 0",
+            buyer="only this principal may buy (optional)")
+    def list_(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        world = self.world
+        price = args["price"]
+        if type(price) is not int or price < 0:
+            raise Refusal(f"price must be a whole number of scrip >= 0, got {price!r}", "invalid")
+        buyer = args.get("buyer")
+        if buyer is not None:
+            world.ledger.require(buyer, "buyer")
+            if buyer == caller:
+                raise Refusal("you cannot restrict a listing to yourself", "invalid")
+        art = world.artifacts.get(args["artifact"])
+        if art.owner != caller:
+            raise Refusal(f"cannot list {art.id}: it is owned by {art.owner}, not {caller}", "not_owner")
+        world.move_artifact(art.id, caller, CUSTODIAN, now)
+        self._ids += 1
+        listing = Listing(f"listing-{self._ids}", caller, art.id, art.kind, price, buyer, now)
+        self.open[listing.id] = listing
+        self.by_artifact[art.id] = listing.id
+        world.bus.publish(ListingCreated(now, listing.id, caller, art.id, art.kind, price, buyer))
+        return {"listing": listing.id}
+
+    @method("buy", "Buy a listing: its price goes to the seller and the artifact to you, or nothing happens.",
+            listing="listing id")
+    def buy(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        world = self.world
+        ledger = world.ledger
+        listing = self._listing(args["listing"])
+        if listing.seller == caller:
+            raise Refusal(f"{listing.id} is your own listing; cancel it instead", "invalid")
+        if listing.buyer is not None and listing.buyer != caller:
+            raise Refusal(f"{listing.id} is reserved for {listing.buyer}", "forbidden")
+        have = ledger.scrip[caller]
+        if have < listing.price:
+            raise Refusal(f"insufficient scrip: have {have}, need {listing.price}", "insufficient")
+        art = world.artifacts.get(listing.artifact_id)
+        room = ledger.disk_quota[caller] - ledger.disk_used[caller]
+        if art.charged and art.size > room:
+            raise Refusal(f"no disk room for {art.id}: {art.size} bytes, {room} free", "quota")
+        # Everything is checked: from here on nothing can refuse.
+        if listing.price:
+            ledger.transfer_scrip(caller, listing.seller, listing.price)
+        world.move_artifact(art.id, CUSTODIAN, caller, now)
+        self._close(listing, "sold", now, caller)
+        self.sold += 1
+        world.count("listing_sold")
+        world.bus.publish(ListingSold(now, listing.id, listing.seller, caller, art.id, art.kind, listing.price))
+        return {"artifact": art.id, "paid": listing.price}
+
+    @method("cancel", "Withdraw your listing; the artifact comes back to you.", listing="listing id")
+    def cancel(self, caller: str, args: dict[str, Any], now: float) -> None:
+        world = self.world
+        listing = self._listing(args["listing"])
+        if listing.seller != caller and caller != "operator":
+            raise Refusal(f"{listing.id} is {listing.seller}'s listing, not {caller}'s", "not_owner")
+        world.move_artifact(listing.artifact_id, CUSTODIAN, listing.seller, now)
+        self._close(listing, "cancelled", now, None)
+        world.bus.publish(ListingCancelled(now, listing.id, listing.seller, listing.artifact_id))
+
+    @method("listings", "Open listings, optionally of one artifact kind.", optional=("kind",),
+            kind="artifact kind (data, code, config, rate, contract)")
+    def listings(self, caller: str, args: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        kind = args.get("kind")
+        return [asdict(x) for x in self.open.values() if kind is None or x.artifact_kind == kind]
+
+    def _close(self, listing: Listing, status: str, now: float, buyer: str | None) -> None:
+        listing.status = status
+        listing.sold_to = buyer
+        listing.closed_at = now
+        del self.open[listing.id]
+        self.by_artifact.pop(listing.artifact_id, None)
+        self.closed.append(listing)

@@ -1,0 +1,211 @@
+"""The oracle (SPEC §4): anytime bids on artifacts, periodic resolution, minting, UBI.
+
+A bid holds its amount at once; a new bid by the same bidder on the same artifact replaces
+the old one (the hold is adjusted); `cancel` releases it. Every `resolution_interval`
+seconds from world start (so anyone can compute the next one) the open bids are resolved:
+highest first (ties by earlier bid time, then bid id), the top `k` win and all pay one price,
+the (k+1)-th highest amount or `min_bid` when there are no more than k bids. Winners'
+artifacts are scored 0-100 and `floor(score / mint_ratio)` new scrip goes to their owners;
+a scoring failure refunds that winner's price. The prices paid are shared equally among
+the agents who did not win, the remainder one unit each in ascending agent-id order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import Refusal
+from ..events import BidCancelled, BidPlaced, OracleResolved, ScripMinted
+from ..ledger import check_scrip
+from ..scoring import Scorer, build_scorer
+from .base import GenesisArtifact, method
+
+if TYPE_CHECKING:
+    from ..world import World
+
+HOLDER = "oracle"
+
+
+@dataclass(slots=True)
+class Bid:
+    id: int
+    bidder: str
+    artifact_id: str
+    amount: int
+    t: float
+
+
+class OracleArtifact(GenesisArtifact):
+    id = HOLDER
+    description = "Anytime bids on artifacts you own; periodic resolution mints scrip for the winners."
+
+    def __init__(self, world: World, scorer: Scorer | None = None) -> None:
+        super().__init__(world)
+        cfg = world.config.oracle
+        self.cfg = cfg
+        self.scorer = scorer or build_scorer(cfg.scorer)
+        self.bids: dict[tuple[str, str], Bid] = {}
+        self.resolutions: deque[dict[str, Any]] = deque(maxlen=cfg.keep)
+        self.resolved = 0
+        self.minted_total = 0
+        self._bid_ids = 0
+
+    # -- agents' methods ------------------------------------------------------------------------
+    @method("bid", "Bid on an artifact you own for the next resolution; the amount is held now. "
+            "A new bid on the same artifact replaces your old one.",
+            artifact="artifact id (you must own it)", amount="whole scrip >= min_bid")
+    def bid(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        world = self.world
+        amount = check_scrip(args["amount"])
+        if amount < self.cfg.min_bid:
+            raise Refusal(f"bid {amount} is below the minimum bid {self.cfg.min_bid}", "invalid")
+        art = world.artifacts.get(args["artifact"])
+        if art.owner != caller:
+            raise Refusal(f"cannot bid on {art.id}: it is owned by {art.owner}, not {caller}", "not_owner")
+        if art.kind == "genesis":
+            raise Refusal(f"{art.id} is a genesis artifact", "invalid")
+        key = (caller, art.id)
+        old = self.bids.get(key)
+        ledger = world.ledger
+        if old is None:
+            ledger.hold(caller, amount, HOLDER)
+        elif amount > old.amount:
+            ledger.hold(caller, amount - old.amount, HOLDER)
+        elif amount < old.amount:
+            ledger.release(HOLDER, old.amount - amount, caller)
+        self._bid_ids += 1
+        # A replacing bid is a new bid: it takes a new id and time for tie-breaking.
+        self.bids[key] = Bid(self._bid_ids, caller, art.id, amount, now)
+        world.bus.publish(BidPlaced(now, caller, art.id, amount, None if old is None else old.amount))
+        world.count("bid")
+        return {"bid_id": self._bid_ids, "held": amount, "resolves_in": world.next_resolution_in(now)}
+
+    @method("cancel", "Cancel your open bid on an artifact; the hold is released.", artifact="artifact id")
+    def cancel(self, caller: str, args: dict[str, Any], now: float) -> dict[str, int]:
+        bid = self.bids.pop((caller, args["artifact"]), None) if isinstance(args["artifact"], str) else None
+        if bid is None:
+            raise Refusal(f"{caller} has no open bid on {args['artifact']!r}", "unknown")
+        self.world.ledger.release(HOLDER, bid.amount, caller)
+        self.world.bus.publish(BidCancelled(now, caller, bid.artifact_id, bid.amount, "cancelled"))
+        return {"released": bid.amount}
+
+    @method("open_bids", "The open bids of the next resolution, highest first.")
+    def open_bids(self, caller: str, args: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        return [asdict(b) for b in self.ranked()]
+
+    @method("last_resolution", "The record of the last resolution.")
+    def last_resolution(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any] | None:
+        return self.resolutions[-1] if self.resolutions else None
+
+    @method("resolve_now", "Resolve the open bids at once (the schedule is unchanged).", operator_only=True)
+    def resolve_now(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        return self.resolve(now, trigger="operator")
+
+    # -- resolution -----------------------------------------------------------------------------
+    def ranked(self) -> list[Bid]:
+        return sorted(self.bids.values(), key=lambda b: (-b.amount, b.t, b.id))
+
+    async def run(self) -> None:
+        """Resolve every `resolution_interval` seconds from world start (an engine task)."""
+        clock = self.world.clock
+        interval = self.cfg.resolution_interval
+        while True:
+            n = int(clock.now() // interval) + 1
+            await clock.sleep_until(n * interval)
+            self.resolve(clock.now(), trigger="schedule")
+
+    def resolve(self, now: float, trigger: str = "schedule") -> dict[str, Any]:
+        world = self.world
+        ledger = world.ledger
+        artifacts = world.artifacts
+        k = self.cfg.slots
+        void: list[dict[str, Any]] = []
+        valid: list[Bid] = []
+        for bid in self.ranked():
+            art = artifacts.by_id.get(bid.artifact_id)
+            if art is None or art.owner != bid.bidder:
+                # The artifact was deleted or changed hands since the bid: the bid is void.
+                ledger.release(HOLDER, bid.amount, bid.bidder)
+                world.bus.publish(BidCancelled(now, bid.bidder, bid.artifact_id, bid.amount, "void: no longer owned"))
+                void.append({"bidder": bid.bidder, "artifact": bid.artifact_id, "amount": bid.amount})
+            else:
+                valid.append(bid)
+        self.bids.clear()
+        winners, losers = valid[:k], valid[k:]
+        price = valid[k].amount if len(valid) > k else self.cfg.min_bid
+        for bid in losers:
+            ledger.release(HOLDER, bid.amount, bid.bidder)
+        pool = 0
+        minted = 0
+        results = []
+        for bid in winners:
+            ledger.release(HOLDER, bid.amount - price, bid.bidder)
+            art = artifacts.by_id[bid.artifact_id]
+            try:
+                score = int(self.scorer.score(art.id, art.content))
+                if not 0 <= score <= 100:
+                    raise ValueError(f"score {score} is outside 0-100")
+            except Exception as e:  # scoring failed: refund the price, mint nothing
+                ledger.release(HOLDER, price, bid.bidder)
+                results.append({"bidder": bid.bidder, "artifact": art.id, "bid": bid.amount,
+                                "paid": 0, "score": None, "minted": 0, "error": f"{type(e).__name__}: {e}"})
+                continue
+            pool += price
+            mint = int(score // self.cfg.mint_ratio)
+            if mint:
+                ledger.mint(art.owner, mint)
+                world.bus.publish(ScripMinted(now, art.owner, mint, art.id, score))
+            minted += mint
+            results.append({"bidder": bid.bidder, "artifact": art.id, "bid": bid.amount,
+                            "paid": price, "score": score, "minted": mint, "error": None})
+        payers = [r["bidder"] for r in results if r["paid"]]
+        ubi = self._share_ubi(pool, payers, {b.bidder for b in winners})
+        record = {
+            "index": self.resolved,
+            "t": now,
+            "trigger": trigger,
+            "bids": len(valid),
+            "void": void,
+            "slots": k,
+            "price": price if winners else None,
+            "winners": results,
+            "losers": [{"bidder": b.bidder, "artifact": b.artifact_id, "bid": b.amount} for b in losers],
+            "minted": minted,
+            "ubi": ubi,
+        }
+        self.resolved += 1
+        self.minted_total += minted
+        if winners:
+            world.count("resolution")
+        if minted:
+            world.count("mint")
+        if ubi["pool"]:
+            world.count("ubi")
+        self.resolutions.append(record)
+        world.bus.publish(OracleResolved(now, record["index"], [r["artifact"] for r in results], price, minted,
+                                         ubi["pool"]))
+        return record
+
+    def _share_ubi(self, pool: int, payers: list[str], winners: set[str]) -> dict[str, Any]:
+        """Share the prices paid equally among agents who did not win (all agents if all
+        won); the remainder one unit each in ascending agent-id order."""
+        world = self.world
+        if pool == 0:
+            return {"pool": 0, "recipients": 0, "share": 0, "remainder": 0}
+        from ..world import agent_sort_key
+
+        live = sorted(world.live_ids, key=agent_sort_key)
+        recipients = [a for a in live if a not in winners] or live
+        if not recipients:  # only the operator bid and no agent lives: refund the prices
+            price = pool // len(payers)
+            for bidder in payers:
+                world.ledger.release(HOLDER, price, bidder)
+            return {"pool": 0, "recipients": 0, "share": 0, "remainder": 0, "refunded": pool}
+        share, remainder = divmod(pool, len(recipients))
+        for i, agent_id in enumerate(recipients):
+            amount = share + (1 if i < remainder else 0)
+            if amount:
+                world.ledger.release(HOLDER, amount, agent_id)
+        return {"pool": pool, "recipients": len(recipients), "share": share, "remainder": remainder}

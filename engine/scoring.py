@@ -1,0 +1,74 @@
+"""Scorers: how the oracle values a winning artifact, 0-100.
+
+The default scorer is offline and deterministic: it rewards content that is long enough
+and distinct from what it has already scored (word-set Jaccard similarity); an exact
+duplicate of an already scored artifact scores 0. A scorer raises to say it could not
+score (the oracle then refunds the winner and mints nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import deque
+from typing import Any, Protocol
+
+WORD = re.compile(r"[A-Za-z0-9_]+")
+
+
+class Scorer(Protocol):
+    name: str
+
+    def score(self, artifact_id: str, content: Any) -> int: ...
+
+
+def _text(content: Any) -> str:
+    return content if isinstance(content, str) else json.dumps(content, sort_keys=True, default=str)
+
+
+class DistinctivenessScorer:
+    """Half for length (distinct words, up to `enough_words`), half for distinctiveness."""
+
+    name = "distinctiveness"
+
+    def __init__(self, enough_words: int = 40, memory: int = 2000) -> None:
+        self.enough_words = enough_words
+        self._seen_hashes: set[str] = set()
+        self._recent: deque[frozenset[str]] = deque(maxlen=memory)
+
+    def score(self, artifact_id: str, content: Any) -> int:
+        text = _text(content)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if digest in self._seen_hashes:
+            return 0
+        words = frozenset(w.lower() for w in WORD.findall(text))
+        length = min(1.0, len(words) / self.enough_words)
+        similarity = 0.0
+        if words:
+            for other in self._recent:
+                union = len(words | other)
+                if union:
+                    similarity = max(similarity, len(words & other) / union)
+        self._seen_hashes.add(digest)
+        self._recent.append(words)
+        return int(round(100 * (0.5 * length + 0.5 * (1.0 - similarity)))) if words else 0
+
+
+class FailingScorer:
+    """Fails every time: for tests and for worlds that want no minting."""
+
+    name = "failing"
+
+    def score(self, artifact_id: str, content: Any) -> int:
+        raise RuntimeError("the scorer is unavailable")
+
+
+SCORERS = {"distinctiveness": DistinctivenessScorer, "failing": FailingScorer}
+
+
+def build_scorer(name: str) -> Scorer:
+    try:
+        return SCORERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown scorer {name!r}; known: {', '.join(sorted(SCORERS))}") from None
