@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:12} {load_scenario(name).description}")
         return 0
     if args.command not in (None, "run"):
-        return args.handler(args)
+        return args.func(args)
     try:
         config = world_config(args)
     except ConfigError as e:
