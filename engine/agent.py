@@ -145,6 +145,14 @@ class AgentView:
         """Agents whose config right this agent owns, other than itself."""
         return [a.id for a in self._world.agents.values() if a.config_artifact.owner == self.id and a.id != self.id]
 
+    def code_artifacts(self) -> list[str]:
+        """Every code artifact in the world (agents may run others' code, paying its price)."""
+        return [a.id for a in self._world.artifacts.by_id.values() if a.kind == "code"]
+
+    def content_of(self, artifact_id: str) -> Any:
+        art = self._world.artifacts.by_id.get(artifact_id)
+        return None if art is None else art.content
+
     def others_with_prefix(self, prefix: str) -> list[str]:
         return [a for a in self._world.live_ids if a.startswith(prefix) and a != self.id]
 

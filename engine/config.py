@@ -110,6 +110,16 @@ class ContractsConfig(Strict):
     max_rate_per_day: float = Field(10.0, ge=0, allow_inf_nan=False, description="highest simple interest per day")
 
 
+class SandboxConfig(Strict):
+    """Limits of each agent's sandbox (SPEC §8); its CPU quota follows its compute rate."""
+
+    memory_mb: int = Field(128, ge=16, le=65536)
+    pids: int = Field(64, ge=8, le=100_000)
+    tmpfs_mb: int = Field(16, ge=1, le=4096)
+    timeout: float = Field(5.0, gt=0, le=3600, allow_inf_nan=False, description="seconds one call may run")
+    monitor_interval: float = Field(1.0, gt=0, le=3600, allow_inf_nan=False, description="seconds between stats")
+
+
 class AgentGroup(Strict):
     brain: str
     count: int = Field(1, ge=0, le=1_000_000)
@@ -148,6 +158,7 @@ class WorldConfig(Strict):
     oracle: OracleConfig = Field(default_factory=OracleConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     contracts: ContractsConfig = Field(default_factory=ContractsConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     llm_budget: float = Field(0.0, ge=0, allow_inf_nan=False, description="dollars for LLM thinking")
     agents: list[AgentGroup] = Field(default_factory=list)
 

@@ -48,9 +48,10 @@ async def run_headless(
     report_path: str | None = None,
     console: Console | None = None,
     refresh: float = 0.5,
+    sandbox_factory=None,
 ) -> tuple[int, dict[str, Any]]:
     console = console or Console(stderr=True)
-    world = World(config)
+    world = World(config, sandbox_factory=sandbox_factory)
     started = time.monotonic()
     live_enabled = console.is_terminal
 
@@ -74,6 +75,7 @@ async def run_headless(
             tg.cancel_scope.cancel()
     report = build_report(world, duration)
     console.print(summary_table(world, started))
+    console.print(world.sandbox_reason)
     if report_path:
         write_report(report, report_path)
         console.print(f"report written to {report_path}")
@@ -85,9 +87,9 @@ async def run_headless(
     return 0, report
 
 
-def main_headless(config: WorldConfig, duration: float | None, report: str | None) -> int:
+def main_headless(config: WorldConfig, duration: float | None, report: str | None, sandbox_factory=None) -> int:
     try:
-        code, _ = anyio.run(run_headless, config, duration, report)
+        code, _ = anyio.run(run_headless, config, duration, report, None, 0.5, sandbox_factory)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -43,6 +43,7 @@ def build_report(world: World, duration: float | None = None) -> dict[str, Any]:
             "artifacts": len(world.artifacts),
             "events": dict(sorted(world.bus.counts.items())),
         },
+        "sandbox": world.sandbox_reason,
         "mechanisms": dict(world.mechanisms),
         "oracle": {
             "resolutions": world.oracle.resolved,

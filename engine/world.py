@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import anyio
 
@@ -18,7 +18,16 @@ from .brains import brain_class
 from .clock import Clock, RealClock, VirtualClock
 from .config import WorldConfig
 from .errors import Refusal
-from .events import AgentSpawned, ArtifactTransferred, EventBus, RateTransferred
+from .events import (
+    AgentSpawned,
+    ArtifactTransferred,
+    EventBus,
+    RateTransferred,
+    SandboxIncidentEvent,
+    SandboxStatsEvent,
+    ScripTransferred,
+)
+from .sandbox import SandboxIncident, SandboxLimits, SandboxStats
 from .genesis.contracts import ContractsArtifact
 from .genesis.ledger import LedgerArtifact
 from .genesis.market import MarketArtifact
@@ -33,7 +42,7 @@ SYSTEM = "system"
 MECHANISMS = (
     "bid", "resolution", "mint", "ubi", "listing_sold", "config_right_changed_hands",
     "config_changed", "rate_moved", "claim_changed_hands", "loan_offered", "loan_accepted",
-    "loan_repaid", "loan_defaulted", "rescue", "spawn",
+    "loan_repaid", "loan_defaulted", "rescue", "spawn", "code_run", "sandbox_incident",
 )
 
 
@@ -43,7 +52,13 @@ def agent_sort_key(agent_id: str) -> tuple[int, str]:
 
 
 class World:
-    def __init__(self, config: WorldConfig, clock: Clock | None = None, sandbox: Any = None) -> None:
+    def __init__(
+        self,
+        config: WorldConfig,
+        clock: Clock | None = None,
+        sandbox: Any = None,
+        sandbox_factory: Callable[[World], Awaitable[tuple[Any, str]]] | None = None,
+    ) -> None:
         self.config = config
         self.seed = config.seed
         if clock is None:
@@ -54,7 +69,13 @@ class World:
         self.ledger = Ledger(config.total_rate, config.llm_budget)
         self.artifacts = ArtifactStore(self.ledger)
         self.waist = Waist(self, config.costs.table(), config.compute.max_debt)
+        # Where agents' code runs (engine.sandbox.Sandbox), or None. A factory, when given,
+        # opens one as the world starts (containers/ picks Docker or subprocesses).
         self.sandbox = sandbox
+        self.sandbox_factory = sandbox_factory
+        self.sandbox_reason = "no sandbox: agents cannot run code" if sandbox is None else sandbox.name
+        self.sandbox_stats: dict[str, SandboxStats] = {}
+        self._sandboxes: dict[str, float] = {}  # agents whose sandbox is started -> its cpus
         self.slice_actions = config.agents_policy.slice_actions
         self.agents: dict[str, Agent] = {}
         self.live_ids: list[str] = []  # agents not stopped, in creation order
@@ -226,10 +247,16 @@ class World:
     async def run(self, duration: float | None = None) -> None:
         """Run every loop until `duration` world seconds have passed (forever if None)."""
         self.running = True
+        opened = False
         try:
+            if self.sandbox is None and self.sandbox_factory is not None:
+                self.sandbox, self.sandbox_reason = await self.sandbox_factory(self)
+                opened = True
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 tg.start_soon(self.clock.run)
+                if self.sandbox is not None and hasattr(self.sandbox, "monitor"):
+                    tg.start_soon(self.sandbox.monitor, self.config.sandbox.monitor_interval)
                 self._start(self.metrics.run)
                 self._start(self.oracle.run)
                 self._start(self.contracts.run)
@@ -240,6 +267,9 @@ class World:
         finally:
             self._tg = None
             self.running = False
+            if opened:
+                with anyio.CancelScope(shield=True):
+                    await self.sandbox.close()
 
     async def _stop_at(self, t: float, scope: anyio.CancelScope) -> None:
         await self.clock.sleep_until(t)
@@ -283,11 +313,6 @@ class World:
         if agent is None:
             raise Refusal(f"unknown agent {agent_id!r}", "unknown")
         return agent
-
-    def agent_stopped(self, agent_id: str) -> None:
-        if agent_id in self.live_ids:
-            self.live_ids.remove(agent_id)
-        self.frozen.pop(agent_id, None)
 
     # -- moving artifacts (transfers, sales, custody) ------------------------------------------
     def move_artifact(self, artifact_id: str, frm: str, to: str, now: float):
@@ -335,16 +360,80 @@ class World:
             return
         agent.wake_if_frozen()
         rate = self.ledger.buckets[principal].rate
+        if principal in self._sandboxes and self._tg is not None:
+            # Its container's CPU quota follows its rate (a real Docker update, off the hot path).
+            cpus = self.cpus_for(principal)
+            self._sandboxes[principal] = cpus
+            self._tg.start_soon(self.sandbox.set_cpus, principal, cpus)
         for listener in self.rate_listeners:
             listener(principal, rate)
 
+    # -- running agents' code ---------------------------------------------------------------
+    def cpus_for(self, principal: str) -> float:
+        return self.ledger.buckets[principal].rate / self.config.compute.compute_per_cpu
+
     async def run_code(self, principal: str, action: Invoke, now: float) -> Result:
+        """Run a code artifact's `run(**args)` in the caller's own sandbox: the caller pays
+        the owner's price first, then the CPU time the call really used, as compute."""
         art = self.artifacts.get(action.target)
         if art.kind != "code":
             raise Refusal(f"{art.id} is a {art.kind} artifact, not code; only code can be invoked", "invalid")
+        if action.method != "run":
+            raise Refusal(f"code artifacts have one method, run; not {action.method!r}", "unknown")
+        if type(action.args) is not dict:
+            raise Refusal(f"arguments must be a table of name = value, got {action.args!r}", "invalid")
         if self.sandbox is None:
-            raise Refusal("running code needs a sandbox, and this world has none", "unavailable")
-        raise Refusal("code execution is not wired to a sandbox yet", "unavailable")
+            raise Refusal(f"running code needs a sandbox, and this world has none ({self.sandbox_reason})", "unavailable")
+        price = art.meta.get("price", 0) if art.owner != principal else 0
+        owner = art.owner
+        if price:
+            self.ledger.hold(principal, price, "sandbox")  # escrow while the code runs
+        cfg = self.config.sandbox
+        try:
+            if principal not in self._sandboxes:
+                limits = SandboxLimits(
+                    cpus=self.cpus_for(principal), memory_bytes=cfg.memory_mb * 2**20,
+                    pids=cfg.pids, tmpfs_bytes=cfg.tmpfs_mb * 2**20,
+                )
+                self._sandboxes[principal] = limits.cpus
+                await self.sandbox.start(principal, limits)
+            outcome = await self.sandbox.run(principal, art.content, action.args, cfg.timeout)
+        except Exception as e:  # the sandbox itself broke: the caller gets its price back
+            if price:
+                self.ledger.release("sandbox", price, principal)
+            self._sandboxes.pop(principal, None)
+            raise Refusal(f"the sandbox failed: {type(e).__name__}: {e}", "sandbox") from None
+        if price:  # the call happened (whatever its outcome): the owner is paid
+            self.ledger.release("sandbox", price, owner if self.ledger.has(owner) else principal)
+            self.bus.publish(ScripTransferred(self.clock.now(), principal, owner, price))
+        # Real constraints: the CPU the call used is charged, and may put the caller in debt.
+        cost = outcome.cpu_seconds * self.config.compute.compute_per_cpu
+        if principal in self.ledger.buckets and principal != OPERATOR:
+            self.ledger.buckets[principal].spend(cost, self.clock.now())
+        self.count("code_run")
+        value = {"value": outcome.value, "cpu_seconds": outcome.cpu_seconds, "compute": cost,
+                 "peak_memory_bytes": outcome.peak_memory_bytes, "paid": price}
+        if outcome.ok:
+            return Result(True, value)
+        return Result(False, value, f"{art.id} failed ({outcome.failure}): {outcome.error}", outcome.failure)
+
+    def report_sandbox(self, item: SandboxStats | SandboxIncident) -> None:
+        """The sandbox's reporter: latest stats per agent, and events (stats coalesce)."""
+        now = self.clock.now()
+        if isinstance(item, SandboxStats):
+            self.sandbox_stats[item.agent_id] = item
+            self.bus.publish(SandboxStatsEvent(now, item.agent_id, item))
+        else:
+            self.count("sandbox_incident")
+            self.bus.publish(SandboxIncidentEvent(now, item.agent_id, item.kind, item.detail))
+
+    def agent_stopped(self, agent_id: str) -> None:
+        if agent_id in self.live_ids:
+            self.live_ids.remove(agent_id)
+        self.frozen.pop(agent_id, None)
+        if agent_id in self._sandboxes and self._tg is not None:
+            del self._sandboxes[agent_id]
+            self._tg.start_soon(self.sandbox.stop, agent_id)
 
     # -- reading -------------------------------------------------------------------------------
     def frozen_ids(self) -> list[str]:

@@ -51,6 +51,11 @@ def _world_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_int, metavar="N", help="the world's random seed")
     p.add_argument("--virtual-time", action="store_true", help="time jumps to the next wake-up when all agents wait")
     p.add_argument("--speed", type=_positive_float, metavar="X", help="world seconds per real second")
+    p.add_argument(
+        "--sandbox", choices=("auto", "docker", "subprocess", "none"), default=None,
+        help="where agents' code runs: auto (Docker when a daemon answers, else subprocesses; the "
+        "app's default) or none (the headless default: reports stay deterministic)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +97,24 @@ def world_config(args: argparse.Namespace) -> WorldConfig:
     return config.model_copy(update=update) if update else config
 
 
+def sandbox_factory(prefer: str):
+    """How the world gets its sandbox when it starts: chosen by containers/, never the engine."""
+    if prefer == "none":
+        return None
+
+    async def open_sandbox(world):
+        from containers import choose_sandbox
+
+        # The world's name labels its containers, so a crashed run's orphans are found and
+        # removed by the next run of the same world.
+        choice = await choose_sandbox(
+            world.config.name, reporter=world.report_sandbox, prefer=None if prefer == "auto" else prefer
+        )
+        return choice.sandbox, choice.reason
+
+    return open_sandbox
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -109,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run" and args.headless:
         from engine.headless import main_headless
 
-        return main_headless(config, args.duration, args.report)
+        return main_headless(config, args.duration, args.report, sandbox_factory(args.sandbox or "none"))
     if args.command == "run" and (args.duration or args.report):
         parser.error("--duration and --report need --headless")
     from tui.app import run_app

@@ -36,7 +36,7 @@ def _load_builtin() -> None:
     global _builtin_loaded
     if not _builtin_loaded:
         _builtin_loaded = True
-        from . import economy, scripted  # noqa: F401  (they register on import)
+        from . import coder, economy, scripted  # noqa: F401  (they register on import)
 
 
 __all__ = ["BRAINS", "Brain", "BrainParams", "brain_class", "build_brain", "register"]

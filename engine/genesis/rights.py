@@ -93,6 +93,20 @@ class RightsArtifact(GenesisArtifact):
         world.bus.publish(RateSliced(now, caller, art.id, art.content["rate"], "dissolved"))
         return {"rate": art.content["rate"]}
 
+    @method("set_price", "Set the scrip others pay to run a code artifact you own.",
+            artifact="code artifact id", price="whole scrip >= 0")
+    def set_price(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
+        art = self.world.artifacts.get(args["artifact"])
+        if art.kind != "code":
+            raise Refusal(f"{art.id} is a {art.kind} artifact; only code has a price to run", "invalid")
+        if art.owner != caller:
+            raise Refusal(f"cannot price {art.id}: it is owned by {art.owner}, not {caller}", "not_owner")
+        price = args["price"]
+        if type(price) is not int or price < 0:
+            raise Refusal(f"price must be a whole number of scrip >= 0, got {price!r}", "invalid")
+        art.meta["price"] = price
+        return {"artifact": art.id, "price": price}
+
     @method("rights", "Who owns every agent's config right, and every rate slice.")
     def rights(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         world = self.world
