@@ -202,7 +202,9 @@ class Agent:
         self.paused = False
         self.crashed = False
         self.stopped = False
-        self.held = False  # any reason not to run: world paused, paused, crashed, stopped
+        # Any reason not to run: world paused, paused, crashed, stopped. An agent spawned
+        # into a paused world waits for the resume like everyone else.
+        self.held = world.paused
         self._waiter: Waiter | None = None
         self._predicate = None
         self.view = AgentView(self)
@@ -339,9 +341,10 @@ class Agent:
                     now = None
                     continue
             elif type(action) is Sleep:
+                # A sleep that needs no waiting (zero seconds, a condition already true)
+                # still counts as a turn, so the slice below bounds it like any other.
                 await self._sleep(action)
                 now = None
-                continue
             turns += 1
             if turns >= slice_actions:
                 turns = 0
@@ -408,6 +411,8 @@ class Agent:
             wait = world.config.agents_policy.backoff_base
         self._set_status(FROZEN, "saving for an action past max debt")
         await self._wait(now + wait)
+        if not self.held:
+            self._set_status(THINKING, "saved up")
 
     async def _sleep(self, action: Sleep) -> None:
         world = self.world

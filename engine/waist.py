@@ -79,17 +79,8 @@ class Waist:
                 args = action.args
                 if type(args) is not dict:
                     raise Refusal(f"arguments must be a table of name = value, got {args!r}", "invalid")
-                params = m.params
-                if not args.keys() <= params.keys():
-                    key = next(k for k in args if k not in params)
-                    raise Refusal(
-                        f"{action.target}.{m.name} takes no argument {key!r}; it takes: "
-                        + (", ".join(params) or "nothing"),
-                        "invalid",
-                    )
-                if len(args) < len(m.required) or not m.required <= args.keys():
-                    missing = sorted(m.required - args.keys())
-                    raise Refusal(f"{action.target}.{m.name} needs {', '.join(missing)}", "invalid")
+                if m.exact is None or args.keys() != m.exact:  # not exactly the declared set
+                    self._check_args(action, m, args)
                 if m.operator_only and principal != OPERATOR:
                     raise Refusal(f"{action.target}.{m.name} is for the operator only", "forbidden")
                 value = m.handler(principal, args, now)
@@ -129,6 +120,21 @@ class Waist:
             reason = f"invalid arguments for {action.describe()}: {type(e).__name__}: {e}"
             world.bus.publish(ActionRefused(now, principal, action.describe(), reason))
             return Result(False, None, reason, "invalid")
+
+    @staticmethod
+    def _check_args(action: Invoke, m, args: dict[str, Any]) -> None:
+        """Refuse unexpected or missing arguments, naming them."""
+        params = m.params
+        for key in args:
+            if key not in params:
+                raise Refusal(
+                    f"{action.target}.{m.name} takes no argument {key!r}; it takes: "
+                    + (", ".join(params) or "nothing"),
+                    "invalid",
+                )
+        missing = sorted(m.required - args.keys())
+        if missing:
+            raise Refusal(f"{action.target}.{m.name} needs {', '.join(missing)}", "invalid")
 
     def _charge(self, principal: str, think: float, cost: float, now: float, charged: bool) -> None:
         """Take the thought's and the action's compute. Past `max_debt` the action is

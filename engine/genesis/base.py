@@ -23,6 +23,11 @@ class GenesisMethod:
     doc: str
     operator_only: bool = False
     cost: float = 0.0  # set from the world's cost table
+    exact: frozenset[str] | None = None  # all parameters required: one comparison checks them
+
+    def __post_init__(self) -> None:
+        if self.required == frozenset(self.params):
+            self.exact = self.required
 
 
 def method(name: str, doc: str, *, operator_only: bool = False, optional: tuple[str, ...] = (), **params: str):

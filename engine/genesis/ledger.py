@@ -20,6 +20,10 @@ class LedgerArtifact(GenesisArtifact):
     id = "ledger"
     description = "Balances and transfers of scrip, compute and compute rate; spawning agents."
 
+    def _not_a_service(self, to: object, what: str) -> None:
+        if isinstance(to, str) and to in self.world.services:
+            raise Refusal(f"{to} is a service; it cannot hold {what}", "invalid")
+
     @method("balance", "Balances of a principal (yourself when omitted).", optional=("principal",),
             principal="principal id")
     def balance(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
@@ -44,6 +48,7 @@ class LedgerArtifact(GenesisArtifact):
     def transfer_compute(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
         world = self.world
         to = args["to"]
+        self._not_a_service(to, "compute")
         credited = world.ledger.transfer_compute(caller, to, args["amount"], now)
         world.bus.publish(ComputeTransferred(now, caller, to, float(args["amount"]), credited))
         world.count("rescue")
@@ -53,6 +58,7 @@ class LedgerArtifact(GenesisArtifact):
             to="recipient principal id", amount="rate in compute units/s > 0")
     def transfer_rate(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
         world = self.world
+        self._not_a_service(args["to"], "rate")
         moved = world.ledger.transfer_rate(caller, args["to"], args["amount"], now)
         world.bus.publish(RateTransferred(now, caller, args["to"], moved))
         world.count("rate_moved")
