@@ -33,7 +33,7 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         d = {"kind": self.kind}
         for f in fields(self):
-            d[f.name] = getattr(self, f.name)
+            d[f.name] = getattr(self, f.name, None)  # seq is unset until published
         return d
 
 

@@ -24,10 +24,10 @@ class LedgerArtifact(GenesisArtifact):
         if isinstance(to, str) and to in self.world.services:
             raise Refusal(f"{to} is a service; it cannot hold {what}", "invalid")
 
-    @method("balance", "Balances of a principal (yourself when omitted).", optional=("principal",),
-            principal="principal id")
+    @method("balance", "Balances of a principal (yourself when omitted).", optional=("of",),
+            of="principal id")
     def balance(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
-        who = args.get("principal", caller)
+        who = args.get("of", caller)
         return self.world.balances(self.world.ledger.require(who))
 
     @method("transfer", "Give whole scrip to another principal.",

@@ -1,0 +1,91 @@
+"""Metrics windows (issue 2, item 7): closed every interval with the documented fields;
+the Gini coefficient on known inputs."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ecotest import SCRIPTS, make_world, run_world, steps
+from engine.actions import Noop, Sleep
+from engine.metrics import gini
+
+WINDOW_FIELDS = {
+    "index", "start", "end", "actions", "actions_per_s", "scrip_supply", "held", "minted",
+    "minted_total", "compute_debt", "frozen", "agents", "gini", "invariants_ok",
+}
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([], 0.0),
+        ([0, 0, 0], 0.0),
+        ([5], 0.0),
+        ([1, 1, 1, 1], 0.0),
+        ([0, 0, 0, 1], 0.75),  # (n-1)/n: one holds everything
+        ([0, 10], 0.5),
+        ([10, 40], 0.3),
+        ([1, 2, 3, 4, 5], 4 / 15),  # sum|xi-xj| / (2 n^2 mean) = 40 / 150
+        ([3, 1, 2], 2 / 9),
+    ],
+)
+def test_gini_on_known_inputs(values, expected):
+    assert gini(values) == pytest.approx(expected, abs=1e-12)
+
+
+def test_gini_takes_any_iterable_in_any_order():
+    assert gini(iter([5, 4, 3, 2, 1])) == pytest.approx(gini([1, 2, 3, 4, 5]))
+    assert gini(x for x in (0, 0, 7)) == pytest.approx(2 / 3)
+
+
+@given(st.lists(st.integers(0, 1000), min_size=1, max_size=50), st.integers(1, 20))
+def test_gini_is_bounded_and_scale_free(values, k):
+    g = gini(values)
+    assert 0.0 <= g <= 1.0 - 1.0 / len(values) + 1e-12
+    assert gini([v * k for v in values]) == pytest.approx(g, abs=1e-12)
+
+
+@pytest.mark.anyio
+async def test_windows_close_every_interval_with_the_documented_fields():
+    world = make_world([{"scrip": 10}, {"scrip": 10, "rate": 1.0, "capacity": 10.0}], metrics={"interval": 10.0})
+    SCRIPTS["a001"] = lambda view, brain: Sleep(seconds=0.7)  # never on a window edge
+    SCRIPTS["a002"] = steps(Sleep(seconds=5.0), (Noop(), 30.0), Noop())  # frozen from 5 to 25 (-20 at 1/s)
+    closed = world.bus.subscribe(["window_closed"])
+    await run_world(world, 34.5, [(15.0, lambda: world.invoke("ledger", "transfer", to="a001", amount=30))])
+    windows = list(world.metrics.windows)
+    assert [(w["index"], w["start"], w["end"]) for w in windows] == [
+        (0, 0.0, 10.0), (1, 10.0, 20.0), (2, 20.0, 30.0), (3, 30.0, 34.5),  # the last, partial, at the end
+    ]
+    for w in windows:
+        assert WINDOW_FIELDS <= set(w)
+        assert w["invariants_ok"] is True
+        assert w["scrip_supply"] == 120 and w["held"] == 0 and w["minted"] == 0 and w["minted_total"] == 0
+        assert w["agents"] == 2
+        assert w["actions_per_s"] == pytest.approx(w["actions"] / (w["end"] - w["start"]), abs=1e-3)
+    assert sum(w["actions"] for w in windows) == world.total_actions
+    # a001 acts every 0.7 s: 15 turns in [0, 10), 14 in [10, 20), 14 in [20, 30), 7 in [30, 34.5).
+    # a002: two turns in the first window (t=0 and t=5) and two at its thaw (t=25: noop, park).
+    assert [w["actions"] for w in windows] == [15 + 2, 14, 14 + 2, 7]
+    assert [w["frozen"] for w in windows] == [1, 1, 0, 0]
+    assert [w["compute_debt"] for w in windows] == pytest.approx([15.0, 5.0, 0.0, 0.0])
+    assert [w["gini"] for w in windows] == pytest.approx([0.0, 0.3, 0.3, 0.3])  # 40 vs 10 from t=15
+    assert [e.window["index"] for e in closed.drain()] == [0, 1, 2, 3]
+
+
+@pytest.mark.anyio
+async def test_windows_keep_only_the_latest():
+    world = make_world(metrics={"interval": 1.0, "keep": 3})
+    await run_world(world, 10.5)
+    assert [w["index"] for w in world.metrics.windows] == [8, 9, 10]
+    assert world.metrics.windows[-1]["end"] == 10.5
+
+
+@pytest.mark.anyio
+async def test_run_ending_on_a_window_edge_has_no_empty_window():
+    """Found by this suite: the run ended with an extra zero-length window (30.0, 30.0)."""
+    world = make_world(metrics={"interval": 10.0})
+    await run_world(world, 30.0)
+    spans = [(w["start"], w["end"]) for w in world.metrics.windows]
+    assert spans == [(0.0, 10.0), (10.0, 20.0), (20.0, 30.0)]
