@@ -43,7 +43,7 @@ def summary_table(world: World, started: float) -> Table:
 
 
 async def run_headless(
-    config: WorldConfig,
+    world: World | WorldConfig,
     duration: float | None,
     report_path: str | None = None,
     console: Console | None = None,
@@ -51,7 +51,8 @@ async def run_headless(
     sandbox_factory=None,
 ) -> tuple[int, dict[str, Any]]:
     console = console or Console(stderr=True)
-    world = World(config, sandbox_factory=sandbox_factory)
+    if not isinstance(world, World):
+        world = World(world, sandbox_factory=sandbox_factory)
     started = time.monotonic()
     live_enabled = console.is_terminal
 
@@ -73,9 +74,13 @@ async def run_headless(
             await world.run(duration)
         finally:
             tg.cancel_scope.cancel()
-    report = build_report(world, duration)
+    report = build_report(world)
     console.print(summary_table(world, started))
     console.print(world.sandbox_reason)
+    if world.journal is not None:
+        j = world.journal
+        console.print(f"journal {j.path}: {j.commits} commits, {j.events_written:,} events"
+                      + (f"; FAILING: {j.failed}" if j.failed else ""))
     if report_path:
         write_report(report, report_path)
         console.print(f"report written to {report_path}")
@@ -87,9 +92,9 @@ async def run_headless(
     return 0, report
 
 
-def main_headless(config: WorldConfig, duration: float | None, report: str | None, sandbox_factory=None) -> int:
+def main_headless(world: World | WorldConfig, duration: float | None, report: str | None, sandbox_factory=None) -> int:
     try:
-        code, _ = anyio.run(run_headless, config, duration, report, None, 0.5, sandbox_factory)
+        code, _ = anyio.run(run_headless, world, duration, report, None, 0.5, sandbox_factory)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -76,6 +76,7 @@ class World:
         self.sandbox_reason = "no sandbox: agents cannot run code" if sandbox is None else sandbox.name
         self.sandbox_stats: dict[str, SandboxStats] = {}
         self._sandboxes: dict[str, float] = {}  # agents whose sandbox is started -> its cpus
+        self.journal = None  # engine.journal.Journal when the world is recorded
         self.slice_actions = config.agents_policy.slice_actions
         self.agents: dict[str, Agent] = {}
         self.live_ids: list[str] = []  # agents not stopped, in creation order
@@ -244,8 +245,15 @@ class World:
 
         self._tg.start_soon(task)
 
+    def attach_journal(self, path, commit_interval: float = 0.1, fresh: bool = True):
+        """Record this world in a SQLite journal (see engine/journal.py)."""
+        from .journal import Journal
+
+        self.journal = Journal(self, path, commit_interval, fresh=fresh)
+        return self.journal
+
     async def run(self, duration: float | None = None) -> None:
-        """Run every loop until `duration` world seconds have passed (forever if None)."""
+        """Run every loop for `duration` more world seconds (forever if None)."""
         self.running = True
         opened = False
         try:
@@ -255,6 +263,8 @@ class World:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 tg.start_soon(self.clock.run)
+                if self.journal is not None:
+                    tg.start_soon(self.journal.run)
                 if self.sandbox is not None and hasattr(self.sandbox, "monitor"):
                     tg.start_soon(self.sandbox.monitor, self.config.sandbox.monitor_interval)
                 self._start(self.metrics.run)
@@ -263,10 +273,14 @@ class World:
                 for agent in list(self.agents.values()):
                     self._start(agent.run)
                 if duration is not None:
-                    self._start(lambda: self._stop_at(duration, tg.cancel_scope))
+                    end = self.clock.now() + duration
+                    self._start(lambda: self._stop_at(end, tg.cancel_scope))
         finally:
             self._tg = None
             self.running = False
+            if self.journal is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.journal.flush()
             if opened:
                 with anyio.CancelScope(shield=True):
                     await self.sandbox.close()
@@ -281,8 +295,12 @@ class World:
             self._tg.cancel_scope.cancel()
 
     # -- steering (operator) ----------------------------------------------------------------
-    def invoke(self, target: str, method: str, principal: str = OPERATOR, **args: Any) -> Result:
-        """Invoke a genesis method through the narrow waist, as the operator by default."""
+    def invoke(self, target: str, method: str, arguments: dict[str, Any] | None = None, /,
+               principal: str = OPERATOR, **args: Any) -> Result:
+        """Invoke a genesis method through the narrow waist, as the operator by default.
+        Arguments come as keywords, or as a dict when one is named like `principal`."""
+        if arguments is not None:
+            args = {**arguments, **args}
         if not isinstance(principal, str) or not self.ledger.has(principal):
             return Result(False, None, f"unknown principal {principal!r}", "unknown")
         result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
@@ -291,7 +309,10 @@ class World:
             return Result(False, None, f"{target} is not a service; use invoke_async for code", "invalid")
         return result
 
-    async def invoke_async(self, target: str, method: str, principal: str = OPERATOR, **args: Any) -> Result:
+    async def invoke_async(self, target: str, method: str, arguments: dict[str, Any] | None = None, /,
+                           principal: str = OPERATOR, **args: Any) -> Result:
+        if arguments is not None:
+            args = {**arguments, **args}
         if not isinstance(principal, str) or not self.ledger.has(principal):
             return Result(False, None, f"unknown principal {principal!r}", "unknown")
         result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
@@ -321,6 +342,8 @@ class World:
         art = self.artifacts.get(artifact_id)
         if to in self.services and to != "market":
             raise Refusal(f"{to} is a service and cannot own artifacts", "invalid")
+        if art.kind == "contract" and art.content["status"] not in ("active", "defaulted"):
+            raise Refusal(f"{art.id} is {art.content['status']}: only an accepted loan is a claim to sell", "invalid")
         self.artifacts.transfer(artifact_id, frm, to, now)
         self.bus.publish(ArtifactTransferred(now, art.id, frm, to))
         if art.kind == "rate":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 
 from engine.config import ConfigError, WorldConfig, load_scenario, load_world, scenario_names
 
@@ -45,12 +46,16 @@ def _positive_float(text: str) -> float:
 
 def _world_options(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
+    src.add_argument("--resume", metavar="FILE.db", help="continue a journalled world where its journal ends")
     src.add_argument("--world", metavar="FILE", help="a world file (TOML)")
     src.add_argument("--scenario", metavar="NAME", help=f"a built-in world: {', '.join(scenario_names())}")
     p.add_argument("--agents", type=_positive_int, metavar="N", help="scale the world to N agents")
     p.add_argument("--seed", type=_int, metavar="N", help="the world's random seed")
     p.add_argument("--virtual-time", action="store_true", help="time jumps to the next wake-up when all agents wait")
     p.add_argument("--speed", type=_positive_float, metavar="X", help="world seconds per real second")
+    p.add_argument("--journal", metavar="FILE.db", help="record the world in this SQLite journal")
+    p.add_argument("--commit-interval", type=_positive_float, default=0.1, metavar="SECONDS",
+                   help="how often the journal commits (default 0.1)")
     p.add_argument(
         "--sandbox", choices=("auto", "docker", "subprocess", "none"), default=None,
         help="where agents' code runs: auto (Docker when a daemon answers, else subprocesses; the "
@@ -68,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="world seconds to run (default: forever)")
     run.add_argument("--report", metavar="FILE.json", help="write the JSON report here at the end")
     sub.add_parser("scenarios", help="list the built-in worlds")
+    export = sub.add_parser("export", help="export a journal's events and metrics for analysis")
+    export.add_argument("journal", metavar="FILE.db")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--out", metavar="PREFIX", help="output prefix (default: the journal's path without .db)")
     try:
         from containers.cli import add_subcommands
     except ImportError:  # the containers package is optional for the engine and the app
@@ -75,6 +84,28 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_subcommands(sub)
     return parser
+
+
+def build_world(args: argparse.Namespace, factory):
+    """A new world from the options, or a journalled one resumed; recorded when asked."""
+    from engine.journal import JournalError, resume_world
+    from engine.world import World
+
+    try:
+        if args.resume:
+            if args.world or args.scenario or args.agents or args.seed is not None or args.journal:
+                raise ValueError("--resume continues a recorded world: it takes no --world, "
+                                 "--scenario, --agents, --seed or --journal")
+            return resume_world(args.resume, virtual=True if args.virtual_time else None,
+                                sandbox_factory=factory, commit_interval=args.commit_interval)
+        world = World(world_config(args), sandbox_factory=factory)
+        if args.journal:
+            if Path(args.journal).exists():
+                raise ValueError(f"{args.journal} exists: resume it with --resume, or choose a new file")
+            world.attach_journal(args.journal, args.commit_interval)
+        return world
+    except JournalError as e:
+        raise ValueError(str(e)) from None
 
 
 def world_config(args: argparse.Namespace) -> WorldConfig:
@@ -122,22 +153,41 @@ def main(argv: list[str] | None = None) -> int:
         for name in scenario_names():
             print(f"{name:12} {load_scenario(name).description}")
         return 0
+    if args.command == "export":
+        from engine.export import export_journal
+        from engine.journal import JournalError
+
+        try:
+            for path in export_journal(args.journal, args.format, args.out):
+                print(path)
+        except JournalError as e:
+            print(f"ecology: error: {e}", file=sys.stderr)
+            return 2
+        return 0
     if args.command not in (None, "run"):
         return args.func(args)
-    try:
-        config = world_config(args)
-    except ConfigError as e:
-        print(f"ecology: error: {e}", file=sys.stderr)
-        return 2
-    if args.command == "run" and args.headless:
+    headless = args.command == "run" and args.headless
+    if headless:
         from engine.headless import main_headless
 
-        return main_headless(config, args.duration, args.report, sandbox_factory(args.sandbox or "none"))
+        try:
+            world = build_world(args, sandbox_factory(args.sandbox or "none"))
+        except (ConfigError, ValueError) as e:
+            print(f"ecology: error: {e}", file=sys.stderr)
+            return 2
+        return main_headless(world, args.duration, args.report)
     if args.command == "run" and (args.duration or args.report):
         parser.error("--duration and --report need --headless")
+    # The app opens a world exactly as the headless runner does (file, scenario, resume,
+    # journal), with a sandbox by default: Docker when a daemon answers, else subprocesses.
+    try:
+        world = build_world(args, sandbox_factory(args.sandbox or "auto"))
+    except (ConfigError, ValueError) as e:
+        print(f"ecology: error: {e}", file=sys.stderr)
+        return 2
     from tui.app import run_app
 
-    return run_app(config)
+    return run_app(world.config, world=world)
 
 
 if __name__ == "__main__":

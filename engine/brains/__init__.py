@@ -37,6 +37,7 @@ def _load_builtin() -> None:
     if not _builtin_loaded:
         _builtin_loaded = True
         from . import coder, economy, scripted  # noqa: F401  (they register on import)
+        from . import llm  # noqa: F401  (openai itself is imported lazily, on the first thought)
 
 
 __all__ = ["BRAINS", "Brain", "BrainParams", "brain_class", "build_brain", "register"]

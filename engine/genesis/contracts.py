@@ -185,7 +185,10 @@ class ContractsArtifact(GenesisArtifact):
         while True:
             while self._due and self._due[0][0] <= clock.now():
                 _, contract_id = heapq.heappop(self._due)
-                self.collect(contract_id, clock.now())
+                try:
+                    self.collect(contract_id, clock.now())
+                except Refusal as r:  # one contract's trouble must not stop the world
+                    self._log(contract_id, self.contracts[contract_id].content, f"collection refused: {r}", 0, clock.now())
             self._waiter = clock.waiter(self._due[0][0] if self._due else None)
             try:
                 await self._waiter.wait()
@@ -209,7 +212,8 @@ class ContractsArtifact(GenesisArtifact):
 
     def _pay(self, contract_id: str, c: dict[str, Any], amount: int, now: float, what: str) -> None:
         holder = self.holder(contract_id)
-        self.world.ledger.transfer_scrip(c["debtor"], holder, amount)
+        if holder != c["debtor"]:  # a debtor who bought its own claim settles without a transfer
+            self.world.ledger.transfer_scrip(c["debtor"], holder, amount)
         c["repaid"] += amount
         if c["status"] == "defaulted":
             c["outstanding"] -= amount

@@ -69,7 +69,10 @@ class LedgerArtifact(GenesisArtifact):
     @method("transfer_artifact", "Give an artifact you own to another principal.",
             artifact="artifact id", to="recipient principal id")
     def transfer_artifact(self, caller: str, args: dict[str, Any], now: float) -> None:
-        self.world.move_artifact(args["artifact"], caller, self.world.ledger.require(args["to"], "recipient"), now)
+        to = self.world.ledger.require(args["to"], "recipient")
+        if to in self.world.services:
+            raise Refusal(f"{to} is a service: artifacts reach it only through its methods (market.list)", "invalid")
+        self.world.move_artifact(args["artifact"], caller, to, now)
 
     @method("spawn", "Start a new agent, paying its scrip and compute rate from your own.",
             optional=("scrip", "capacity", "params", "agent_id"),

@@ -126,6 +126,8 @@ class MarketArtifact(GenesisArtifact):
             kind="artifact kind (data, code, config, rate, contract)")
     def listings(self, caller: str, args: dict[str, Any], now: float) -> list[dict[str, Any]]:
         kind = args.get("kind")
+        if kind is not None and not isinstance(kind, str):
+            raise Refusal(f"kind must be an artifact kind such as 'rate' or 'config', got {kind!r}", "invalid")
         return [asdict(x) for x in self.open.values() if kind is None or x.artifact_kind == kind]
 
     def _close(self, listing: Listing, status: str, now: float, buyer: str | None) -> None:

@@ -12,6 +12,7 @@ the agents who did not win, the remainder one unit each in ascending agent-id or
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,9 @@ class OracleArtifact(GenesisArtifact):
                                 "paid": 0, "score": None, "minted": 0, "error": f"{type(e).__name__}: {e}"})
                 continue
             pool += price
-            mint = int(score // self.cfg.mint_ratio)
+            # floor(score / mint_ratio) as written: `//` on floats would floor the exact
+            # quotient (100 // 0.1 == 999.0).
+            mint = math.floor(score / self.cfg.mint_ratio + 1e-9)
             if mint:
                 ledger.mint(art.owner, mint)
                 world.bus.publish(ScripMinted(now, art.owner, mint, art.id, score))

@@ -1,0 +1,45 @@
+"""Exporting a journal for analysis (pandas or similar): events and metrics windows as
+JSON lines or CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .journal import iter_events, read_state
+
+
+def export_journal(path: str | Path, fmt: str = "jsonl", out: str | None = None) -> list[Path]:
+    """Write PREFIX.events.{jsonl,csv} and PREFIX.windows.{jsonl,csv}; return their paths."""
+    meta, tables = read_state(path)  # refuses what is not a journal
+    prefix = Path(out) if out else Path(path).with_suffix("")
+    windows = json.loads(tables["world"]["metrics"])["windows"]
+    written = []
+    events_path = prefix.with_name(prefix.name + f".events.{fmt}")
+    windows_path = prefix.with_name(prefix.name + f".windows.{fmt}")
+    if fmt == "jsonl":
+        with events_path.open("w", encoding="utf-8") as f:
+            for ev in iter_events(path):
+                f.write(json.dumps(ev, default=str) + "\n")
+        with windows_path.open("w", encoding="utf-8") as f:
+            for w in windows:
+                f.write(json.dumps(w) + "\n")
+    else:
+        # One table of every event: the columns are the union of all kinds' fields, so a
+        # dataframe can filter by `kind`; nested values are JSON text.
+        events = list(iter_events(path))
+        columns = ["seq", "t", "kind"]
+        for ev in events:
+            columns += [k for k in ev if k not in columns]
+        with events_path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            for ev in events:
+                writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in ev.items()})
+        with windows_path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, list(windows[0]) if windows else ["index"])
+            writer.writeheader()
+            writer.writerows(windows)
+    written += [events_path, windows_path]
+    return written

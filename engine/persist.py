@@ -1,0 +1,237 @@
+"""A world's state as rows, and a world rebuilt from them (for the journal and resume).
+
+Each entity is one row of JSON under a key, grouped in tables: principals (balances and
+buckets), artifacts, agents, services (oracle, market, contracts) and world (totals,
+counters, metrics). `StateCapture.changes()` returns only the rows that changed since the
+last capture, found by comparing cheap per-entity signatures, so committing a large world
+every 100 ms costs little. `restore(world, tables)` puts the rows back into a fresh world.
+
+What is deliberately not kept: a brain's private memory and random stream (brains are
+rebuilt from their config, reseeded, and recover from what they observe), sandboxes
+(restarted lazily on the next code run), and the stats of the last seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .agent import Agent
+from .artifacts import Artifact
+from .bucket import TokenBucket
+from .genesis.market import Listing
+from .genesis.oracle import Bid
+
+if TYPE_CHECKING:
+    from .world import World
+
+TABLES = ("principals", "artifacts", "agents", "services", "world")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=str)
+
+
+# -- capture ------------------------------------------------------------------------------
+def principal_row(world: World, p: str) -> dict[str, Any]:
+    ledger = world.ledger
+    b = ledger.buckets[p]
+    return {
+        "scrip": ledger.scrip[p],
+        "rate_micro": ledger.rate_micro[p],
+        "sliced_micro": ledger.sliced_micro.get(p, 0),
+        "capacity": b.capacity,
+        "balance": b.balance,
+        "last_update": b.last_update,
+        "disk_quota": ledger.disk_quota[p],
+        "disk_used": ledger.disk_used[p],
+    }
+
+
+def artifact_row(a: Artifact) -> dict[str, Any]:
+    return {
+        "id": a.id, "kind": a.kind, "owner": a.owner, "content": a.content, "created": a.created,
+        "updated": a.updated, "size": a.size, "version": a.version, "meta": a.meta, "charged": a.charged,
+    }
+
+
+def agent_row(a: Agent, order: int) -> dict[str, Any]:
+    return {
+        "order": order, "parent": a.parent, "config": a.config_artifact.id, "actions": a.actions,
+        "refused": a.refused, "failures": a.total_failures, "times_frozen": a.times_frozen,
+        "paused": a.paused, "crashed": a.crashed, "stopped": a.stopped, "last_error": a.last_error,
+    }
+
+
+def services_rows(world: World) -> dict[str, Any]:
+    oracle, market, contracts = world.oracle, world.market, world.contracts
+    return {
+        "oracle": {
+            "bids": [[b.id, b.bidder, b.artifact_id, b.amount, b.t] for b in oracle.bids.values()],
+            "resolved": oracle.resolved, "minted_total": oracle.minted_total, "bid_ids": oracle._bid_ids,
+            "resolutions": list(oracle.resolutions)[-20:],
+        },
+        "market": {
+            "open": [_listing(x) for x in market.open.values()],
+            "closed": [_listing(x) for x in list(market.closed)[-100:]],
+            "ids": market._ids, "sold": market.sold,
+        },
+        "contracts": {"ids": contracts._ids},
+    }
+
+
+def _listing(x: Listing) -> list[Any]:
+    return [x.id, x.seller, x.artifact_id, x.artifact_kind, x.price, x.buyer, x.t, x.status, x.sold_to, x.closed_at]
+
+
+def world_rows(world: World) -> dict[str, Any]:
+    ledger = world.ledger
+    m = world.metrics
+    return {
+        "clock": {"now": world.clock.now(), "paused": world.paused},
+        "ledger": {
+            "total_rate_micro": ledger.total_rate_micro, "held": ledger.held, "initial_scrip": ledger.initial_scrip,
+            "minted": ledger.minted, "llm_budget": ledger.llm_budget, "llm_spent": ledger.llm_spent,
+        },
+        "counters": {
+            "ids": world._counters, "mechanisms": world.mechanisms, "refusals": world.waist.refusals,
+            "bus_seq": world.bus.seq, "event_counts": dict(world.bus.counts),
+        },
+        "metrics": {
+            "start": m._start, "actions_at_start": m._actions_at_start, "minted_at_start": m._minted_at_start,
+            "index": m.index, "windows": list(m.windows)[-200:],
+        },
+    }
+
+
+class StateCapture:
+    """Finds what changed since the last capture and renders only that as rows."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self._sig: dict[str, dict[str, Any]] = {t: {} for t in TABLES}
+
+    def changes(self) -> dict[str, dict[str, str | None]]:
+        """{table: {key: row JSON, or None for a deleted row}} since the last call."""
+        world = self.world
+        out: dict[str, dict[str, str | None]] = {t: {} for t in TABLES}
+        ledger = world.ledger
+
+        sig = self._sig["principals"]
+        for p, scrip in ledger.scrip.items():
+            b = ledger.buckets[p]
+            s = (scrip, b.balance, b.last_update, b.capacity, ledger.rate_micro[p],
+                 ledger.sliced_micro.get(p, 0), ledger.disk_used[p], ledger.disk_quota[p])
+            if sig.get(p) != s:
+                sig[p] = s
+                out["principals"][p] = _dumps(principal_row(world, p))
+
+        sig = self._sig["artifacts"]
+        by_id = world.artifacts.by_id
+        for aid, a in by_id.items():
+            s = (a.version, a.owner, a.updated, len(a.meta))
+            if sig.get(aid) != s:
+                sig[aid] = s
+                out["artifacts"][aid] = _dumps(artifact_row(a))
+        for aid in [k for k in sig if k not in by_id]:
+            del sig[aid]
+            out["artifacts"][aid] = None
+
+        sig = self._sig["agents"]
+        for i, (aid, a) in enumerate(world.agents.items()):
+            s = (a.actions, a.refused, a.total_failures, a.times_frozen, a.paused, a.crashed, a.stopped)
+            if sig.get(aid) != s:
+                sig[aid] = s
+                out["agents"][aid] = _dumps(agent_row(a, i))
+
+        for table, rows in (("services", services_rows(world)), ("world", world_rows(world))):
+            sig = self._sig[table]
+            for key, row in rows.items():
+                text = _dumps(row)
+                if sig.get(key) != text:
+                    sig[key] = text
+                    out[table][key] = text
+        return out
+
+
+# -- restore -------------------------------------------------------------------------------
+def restore(world: World, tables: dict[str, dict[str, str]]) -> None:
+    """Put saved rows into a world built from the same config with no agents yet."""
+    rows = {t: {k: json.loads(v) for k, v in tables.get(t, {}).items()} for t in TABLES}
+    ledger = world.ledger
+    w = rows["world"]
+    led = w["ledger"]
+    ledger.total_rate_micro = led["total_rate_micro"]
+    ledger.held = dict(led["held"])
+    ledger.initial_scrip = led["initial_scrip"]
+    ledger.minted = led["minted"]
+    ledger.llm_budget = led["llm_budget"]
+    ledger.llm_spent = led["llm_spent"]
+
+    for p, r in rows["principals"].items():
+        ledger.scrip[p] = r["scrip"]
+        ledger.rate_micro[p] = r["rate_micro"]
+        if r["sliced_micro"]:
+            ledger.sliced_micro[p] = r["sliced_micro"]
+        bucket = TokenBucket(r["rate_micro"] / 1_000_000, r["capacity"], r["last_update"])
+        bucket.balance = r["balance"]
+        ledger.buckets[p] = bucket
+        ledger.disk_quota[p] = r["disk_quota"]
+        ledger.disk_used[p] = r["disk_used"]
+
+    store = world.artifacts
+    for aid, r in rows["artifacts"].items():
+        store.by_id[aid] = Artifact(
+            r["id"], r["kind"], r["owner"], r["content"], r["created"], r["updated"], r["size"],
+            r["version"], r["meta"], r["charged"],
+        )
+    store._counter = max([int(a.rsplit("-", 1)[1]) for a in store.by_id if a.rsplit("-", 1)[-1].isdigit()] or [0])
+
+    for aid, r in sorted(rows["agents"].items(), key=lambda kv: kv[1]["order"]):
+        agent = Agent(world, aid, store.by_id[r["config"]], r["parent"])
+        agent.actions, agent.refused = r["actions"], r["refused"]
+        agent.total_failures, agent.times_frozen = r["failures"], r["times_frozen"]
+        agent.paused, agent.crashed, agent.stopped = r["paused"], r["crashed"], r["stopped"]
+        agent.last_error = r["last_error"]
+        agent.held = world.paused or agent.paused or agent.crashed or agent.stopped
+        world.agents[aid] = agent
+        if not agent.stopped:
+            world.live_ids.append(aid)
+
+    s = rows["services"]
+    oracle = world.oracle
+    oracle.bids = {(b[1], b[2]): Bid(*b) for b in s["oracle"]["bids"]}
+    oracle.resolved = s["oracle"]["resolved"]
+    oracle.minted_total = s["oracle"]["minted_total"]
+    oracle._bid_ids = s["oracle"]["bid_ids"]
+    oracle.resolutions.extend(s["oracle"]["resolutions"])
+    market = world.market
+    for x in s["market"]["open"]:
+        listing = Listing(*x)
+        market.open[listing.id] = listing
+        market.by_artifact[listing.artifact_id] = listing.id
+    market.closed.extend(Listing(*x) for x in s["market"]["closed"])
+    market._ids, market.sold = s["market"]["ids"], s["market"]["sold"]
+    contracts = world.contracts
+    contracts._ids = s["contracts"]["ids"]
+    for aid, art in store.by_id.items():
+        if art.kind == "contract":
+            contracts.contracts[aid] = art
+            if art.content["status"] == "active":
+                contracts._due.append((art.content["due"], aid))
+    contracts._due.sort()
+
+    c = w["counters"]
+    world._counters = dict(c["ids"])
+    world.mechanisms.update(c["mechanisms"])
+    world.waist.refusals = c["refusals"]
+    world.bus.seq = c["bus_seq"]
+    world.bus.counts.update(c["event_counts"])
+    m = w["metrics"]
+    metrics = world.metrics
+    metrics._start, metrics._actions_at_start = m["start"], m["actions_at_start"]
+    metrics._minted_at_start, metrics.index = m["minted_at_start"], m["index"]
+    metrics.windows = deque(m["windows"], maxlen=metrics.windows.maxlen)
+    if w["clock"]["paused"]:
+        world.set_paused(True)

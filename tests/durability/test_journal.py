@@ -1,0 +1,106 @@
+"""The journal: what it records, how it resumes, and what happens when it cannot write.
+
+A full journal (SQLite's own "database or disk is full", reached by capping its pages)
+pauses the world with a clear message; nothing is half-applied; once there is room again,
+commits go on, and the operator resumes the world.
+"""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+
+from engine.clock import VirtualClock
+from engine.config import load_scenario
+from engine.export import export_journal
+from engine.journal import iter_events, read_state, resume_world
+from engine.world import World
+
+pytestmark = pytest.mark.anyio
+
+
+def default_world(clock=None) -> World:
+    return World(load_scenario("default"), clock=clock or VirtualClock())
+
+
+async def test_flush_records_events_and_state_and_resume_rebuilds_it(tmp_path):
+    world = default_world()
+    world.attach_journal(tmp_path / "w.db")
+    await world.run(300.0)
+    assert world.journal.failed is None
+    meta, tables = read_state(tmp_path / "w.db")
+    assert json.loads(tables["world"]["clock"])["now"] == 300.0
+    events = list(iter_events(tmp_path / "w.db"))
+    assert [e["seq"] for e in events] == list(range(1, world.bus.seq + 1))  # every event, in order
+    assert {e["kind"] for e in events} >= {"scrip_transferred", "bid_placed", "oracle_resolved", "loan"}
+
+    again = resume_world(tmp_path / "w.db", virtual=True)
+    # The resumed world holds exactly what the running one held at its last commit.
+    assert again.ledger.scrip == world.ledger.scrip
+    assert again.ledger.held == world.ledger.held
+    assert again.ledger.rate_micro == world.ledger.rate_micro
+    assert {a: (x.owner, x.version) for a, x in again.artifacts.by_id.items()} == {
+        a: (x.owner, x.version) for a, x in world.artifacts.by_id.items()}
+    assert set(again.oracle.bids) == set(world.oracle.bids)
+    assert set(again.market.open) == set(world.market.open)
+    assert {a.id: a.config_artifact.content for a in again.agents.values()} == {
+        a.id: a.config_artifact.content for a in world.agents.values()}
+    now = world.clock.now()
+    for p, b in world.ledger.buckets.items():
+        assert again.ledger.buckets[p].peek(now) == pytest.approx(b.peek(now))
+    assert again.invariants() == world.invariants()
+    world.journal.close()
+    again.journal.close()
+
+
+async def test_a_full_journal_pauses_the_world_and_loses_nothing_committed(tmp_path):
+    world = default_world()
+    journal = world.attach_journal(tmp_path / "w.db")
+    controls = world.bus.subscribe(["world_control"])
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(world.run)
+        while world.clock.now() < 30.0:
+            await anyio.lowlevel.checkpoint()
+        assert await journal.flush()
+        committed = json.loads(read_state(tmp_path / "w.db")[1]["world"]["clock"])["now"]
+        # No room left: SQLite answers "database or disk is full" on the next write.
+        pages = journal.db.execute("PRAGMA page_count").fetchone()[0]
+        journal.db.execute(f"PRAGMA max_page_count = {pages}")
+        while world.clock.now() < committed + 30.0:
+            await anyio.lowlevel.checkpoint()
+        assert not await journal.flush()
+        assert world.paused and "full" in journal.failed
+        paused = [e for e in controls.drain() if e.what == "paused"]
+        assert len(paused) == 1 and "journal failed" in paused[0].detail and "nothing is lost" in paused[0].detail
+        # The file still holds the last good commit, whole.
+        meta, tables = read_state(tmp_path / "w.db")
+        assert json.loads(tables["world"]["clock"])["now"] == committed
+        # Room again: the next commit writes everything that waited, and the operator resumes.
+        journal.db.execute("PRAGMA max_page_count = 1073741823")
+        assert await journal.flush() and journal.failed is None
+        assert world.invoke("world", "resume").ok
+        tg.cancel_scope.cancel()
+    resumed = resume_world(tmp_path / "w.db", virtual=True)
+    assert all(resumed.invariants().values())
+    assert resumed.clock.now() >= committed + 30.0
+    journal.close()
+    resumed.journal.close()
+
+
+async def test_export_writes_events_and_windows_for_pandas(tmp_path):
+    world = default_world()
+    world.attach_journal(tmp_path / "w.db")
+    await world.run(120.0)
+    world.journal.close()
+    for fmt in ("jsonl", "csv"):
+        events, windows = export_journal(tmp_path / "w.db", fmt)
+        assert events.exists() and windows.exists()
+    lines = (tmp_path / "w.events.jsonl").read_text().splitlines()
+    assert len(lines) == world.bus.seq
+    first = json.loads(lines[0])
+    assert {"seq", "t", "kind"} <= first.keys()
+    header = (tmp_path / "w.events.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["seq", "t", "kind"] and "amount" in header
+    assert len((tmp_path / "w.windows.jsonl").read_text().splitlines()) == len(world.metrics.windows)
