@@ -118,6 +118,21 @@ class SandboxConfig(Strict):
     tmpfs_mb: int = Field(16, ge=1, le=4096)
     timeout: float = Field(5.0, gt=0, le=3600, allow_inf_nan=False, description="seconds one call may run")
     monitor_interval: float = Field(1.0, gt=0, le=3600, allow_inf_nan=False, description="seconds between stats")
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="Docker Engine endpoints (unix://, tcp://, ssh://) to place agents' containers on; "
+        "empty: the local daemon",
+    )
+
+    @field_validator("hosts")
+    @classmethod
+    def _endpoints(cls, hosts: list[str]) -> list[str]:
+        for h in hosts:
+            if not h.startswith(("unix://", "tcp://", "ssh://")):
+                raise ValueError(f"{h!r} is not a Docker endpoint: use unix://, tcp:// or ssh://")
+        if len(set(hosts)) != len(hosts):
+            raise ValueError("a Docker endpoint is listed twice")
+        return hosts
 
 
 class AgentGroup(Strict):
