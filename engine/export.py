@@ -14,7 +14,7 @@ def export_journal(path: str | Path, fmt: str = "jsonl", out: str | None = None)
     """Write PREFIX.events.{jsonl,csv} and PREFIX.windows.{jsonl,csv}; return their paths."""
     meta, tables = read_state(path)  # refuses what is not a journal
     prefix = Path(out) if out else Path(path).with_suffix("")
-    windows = json.loads(tables["world"]["metrics"])["windows"]
+    windows = json.loads(tables["world"].get("windows", "[]"))
     written = []
     events_path = prefix.with_name(prefix.name + f".events.{fmt}")
     windows_path = prefix.with_name(prefix.name + f".windows.{fmt}")

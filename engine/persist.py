@@ -26,7 +26,10 @@ from .genesis.oracle import Bid
 if TYPE_CHECKING:
     from .world import World
 
-TABLES = ("principals", "artifacts", "agents", "services", "world")
+TABLES = ("artifacts", "agents", "services", "world")  # rows of JSON under a key
+# Balances change with every action, so they are typed columns: the signature compared at
+# each commit is itself the row written, and nothing is encoded.
+BALANCE_COLUMNS = ("scrip", "rate_micro", "sliced_micro", "capacity", "balance", "last_update", "disk_quota", "disk_used")
 
 
 def _dumps(obj: Any) -> str:
@@ -34,21 +37,6 @@ def _dumps(obj: Any) -> str:
 
 
 # -- capture ------------------------------------------------------------------------------
-def principal_row(world: World, p: str) -> dict[str, Any]:
-    ledger = world.ledger
-    b = ledger.buckets[p]
-    return {
-        "scrip": ledger.scrip[p],
-        "rate_micro": ledger.rate_micro[p],
-        "sliced_micro": ledger.sliced_micro.get(p, 0),
-        "capacity": b.capacity,
-        "balance": b.balance,
-        "last_update": b.last_update,
-        "disk_quota": ledger.disk_quota[p],
-        "disk_used": ledger.disk_used[p],
-    }
-
-
 def artifact_row(a: Artifact) -> dict[str, Any]:
     return {
         "id": a.id, "kind": a.kind, "owner": a.owner, "content": a.content, "created": a.created,
@@ -100,7 +88,7 @@ def world_rows(world: World) -> dict[str, Any]:
         },
         "metrics": {
             "start": m._start, "actions_at_start": m._actions_at_start, "minted_at_start": m._minted_at_start,
-            "index": m.index, "windows": list(m.windows)[-200:],
+            "index": m.index,
         },
     }
 
@@ -108,24 +96,32 @@ def world_rows(world: World) -> dict[str, Any]:
 class StateCapture:
     """Finds what changed since the last capture and renders only that as rows."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, counters_every: int = 10) -> None:
         self.world = world
-        self._sig: dict[str, dict[str, Any]] = {t: {} for t in TABLES}
+        self._sig: dict[str, dict[str, Any]] = {t: {} for t in (*TABLES, "balances")}
+        self._counters_every = counters_every
+        self._n = 0
 
-    def changes(self) -> dict[str, dict[str, str | None]]:
-        """{table: {key: row JSON, or None for a deleted row}} since the last call."""
+    def changes(self) -> dict[str, dict[str, Any]]:
+        """{table: {key: row, or None for a deleted row}} since the last call: JSON text for
+        the JSON tables, a tuple of BALANCE_COLUMNS for `balances`."""
         world = self.world
-        out: dict[str, dict[str, str | None]] = {t: {} for t in TABLES}
+        out: dict[str, dict[str, Any]] = {t: {} for t in (*TABLES, "balances")}
         ledger = world.ledger
+        # Agents' counters are statistics, not state: written every few commits, while what
+        # changes how an agent runs (paused, crashed, stopped) is written at once.
+        counters = self._n % self._counters_every == 0
+        self._n += 1
 
-        sig = self._sig["principals"]
-        for p, scrip in ledger.scrip.items():
-            b = ledger.buckets[p]
-            s = (scrip, b.balance, b.last_update, b.capacity, ledger.rate_micro[p],
-                 ledger.sliced_micro.get(p, 0), ledger.disk_used[p], ledger.disk_quota[p])
-            if sig.get(p) != s:
-                sig[p] = s
-                out["principals"][p] = _dumps(principal_row(world, p))
+        sig = self._sig["balances"]
+        rate_micro, sliced, used, quota = ledger.rate_micro, ledger.sliced_micro, ledger.disk_used, ledger.disk_quota
+        changed = out["balances"]
+        for p, b in ledger.buckets.items():
+            row = (ledger.scrip[p], rate_micro[p], sliced.get(p, 0), b.capacity, b.balance, b.last_update,
+                   quota[p], used[p])
+            if sig.get(p) != row:
+                sig[p] = row
+                changed[p] = row
 
         sig = self._sig["artifacts"]
         by_id = world.artifacts.by_id
@@ -140,11 +136,17 @@ class StateCapture:
 
         sig = self._sig["agents"]
         for i, (aid, a) in enumerate(world.agents.items()):
-            s = (a.actions, a.refused, a.total_failures, a.times_frozen, a.paused, a.crashed, a.stopped)
-            if sig.get(aid) != s:
-                sig[aid] = s
+            flags = (a.paused, a.crashed, a.stopped, a.last_error)
+            stats = (a.actions, a.refused, a.total_failures, a.times_frozen)
+            old = sig.get(aid)
+            if old is None or old[0] != flags or (counters and old[1] != stats):
+                sig[aid] = (flags, stats)
                 out["agents"][aid] = _dumps(agent_row(a, i))
 
+        windows = world.metrics.windows
+        if windows and sig_window(self._sig["world"]) != windows[-1]["index"]:
+            self._sig["world"]["last_window"] = windows[-1]["index"]
+            out["world"]["windows"] = _dumps(list(windows)[-200:])
         for table, rows in (("services", services_rows(world)), ("world", world_rows(world))):
             sig = self._sig[table]
             for key, row in rows.items():
@@ -156,7 +158,11 @@ class StateCapture:
 
 
 # -- restore -------------------------------------------------------------------------------
-def restore(world: World, tables: dict[str, dict[str, str]]) -> None:
+def sig_window(sig: dict[str, Any]) -> int | None:
+    return sig.get("last_window")
+
+
+def restore(world: World, tables: dict[str, dict[str, Any]]) -> None:
     """Put saved rows into a world built from the same config with no agents yet."""
     rows = {t: {k: json.loads(v) for k, v in tables.get(t, {}).items()} for t in TABLES}
     ledger = world.ledger
@@ -169,7 +175,8 @@ def restore(world: World, tables: dict[str, dict[str, str]]) -> None:
     ledger.llm_budget = led["llm_budget"]
     ledger.llm_spent = led["llm_spent"]
 
-    for p, r in rows["principals"].items():
+    for p, values in tables["balances"].items():
+        r = dict(zip(BALANCE_COLUMNS, values))
         ledger.scrip[p] = r["scrip"]
         ledger.rate_micro[p] = r["rate_micro"]
         if r["sliced_micro"]:
@@ -232,6 +239,6 @@ def restore(world: World, tables: dict[str, dict[str, str]]) -> None:
     metrics = world.metrics
     metrics._start, metrics._actions_at_start = m["start"], m["actions_at_start"]
     metrics._minted_at_start, metrics.index = m["minted_at_start"], m["index"]
-    metrics.windows = deque(m["windows"], maxlen=metrics.windows.maxlen)
+    metrics.windows = deque(w.get("windows", []), maxlen=metrics.windows.maxlen)
     if w["clock"]["paused"]:
         world.set_paused(True)

@@ -17,9 +17,17 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..actions import NOOP, Action, Delete, Invoke, Read, Sleep, Write
 from ..events import EVENT_KINDS
@@ -161,7 +169,7 @@ def observation(view: AgentView, world: Any, *, peers: int = 12, max_items: int 
             if c.get("status") == "active" and "owed" not in entry:
                 try:
                     entry["owed"] = view.owed(cid)
-                except Exception:  # a contract gone between two reads: just leave it out
+                except (KeyError, TypeError, ValueError):  # a contract in an odd state: leave it out
                     pass
     obs["your_contracts"] = list(contracts.values())[:max_items]
     others = [a for a in world.live_ids if a != me][:peers]
@@ -264,12 +272,12 @@ class SleepAnswer(_Answer):
 
 
 Answer = Annotated[
-    Union[NoopAnswer, ReadAnswer, WriteAnswer, DeleteAnswer, InvokeAnswer, SleepAnswer],
+    NoopAnswer | ReadAnswer | WriteAnswer | DeleteAnswer | InvokeAnswer | SleepAnswer,
     Field(discriminator="action"),
 ]
 _ANSWER = TypeAdapter(Answer)
 
-_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 
 
 def extract_json(text: str | None) -> Any:
