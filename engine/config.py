@@ -108,6 +108,8 @@ class MarketConfig(Strict):
 
 class ContractsConfig(Strict):
     max_rate_per_day: float = Field(10.0, ge=0, allow_inf_nan=False, description="highest simple interest per day")
+    keep_settled: int = Field(1000, ge=0, description="repaid or cancelled contracts kept in memory "
+                              "(older ones retire; the journal keeps their history)")
 
 
 class SandboxConfig(Strict):

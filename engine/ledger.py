@@ -34,6 +34,22 @@ def check_scrip(amount: object, what: str = "amount") -> int:
     return amount
 
 
+def is_number(value: object) -> bool:
+    """A finite int or float (bools are not numbers here)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_number(value: object, what: str, low: float = 0.0, high: float = math.inf, *, above: bool = False) -> float:
+    """A finite number in [low, high] (or (low, high] with `above`), else a refusal naming it."""
+    if not is_number(value) or (value <= low if above else value < low) or value > high:
+        if high != math.inf:
+            bounds = f"in {'(' if above else '['}{low:g}, {high:g}]"
+        else:
+            bounds = f"{'>' if above else '>='} {low:g}"
+        raise Refusal(f"{what} must be a number {bounds}, got {value!r}", "invalid")
+    return float(value)
+
+
 def check_quantity(amount: object, what: str = "amount") -> float:
     """A positive finite quantity of compute or rate."""
     if isinstance(amount, bool) or not isinstance(amount, (int, float)):
@@ -218,9 +234,7 @@ class Ledger:
         self._notify(to)
 
     def set_capacity(self, principal: str, capacity: object, now: float) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, (int, float)) or not math.isfinite(capacity) or capacity < 0:
-            raise Refusal(f"capacity must be a finite number >= 0, got {capacity!r}", "invalid")
-        self.buckets[principal].set_capacity(float(capacity), now)
+        self.buckets[principal].set_capacity(check_number(capacity, "capacity"), now)
         self._notify(principal)
 
     # -- disk and LLM budget ---------------------------------------------------------------

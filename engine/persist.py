@@ -65,7 +65,8 @@ def services_rows(world: World) -> dict[str, Any]:
             "closed": [_listing(x) for x in list(market.closed)[-100:]],
             "ids": market._ids, "sold": market.sold,
         },
-        "contracts": {"ids": contracts._ids},
+        "contracts": {"ids": contracts._ids, "credit": contracts.credit, "settled": list(contracts._settled),
+                      "retired": contracts.retired},
     }
 
 
@@ -222,6 +223,9 @@ def restore(world: World, tables: dict[str, dict[str, Any]]) -> None:
     market._ids, market.sold = s["market"]["ids"], s["market"]["sold"]
     contracts = world.contracts
     contracts._ids = s["contracts"]["ids"]
+    contracts.credit = {k: dict(v) for k, v in s["contracts"].get("credit", {}).items()}
+    contracts.retired = s["contracts"].get("retired", 0)
+    contracts._settled.extend(c for c in s["contracts"].get("settled", []) if c in store.by_id)
     for aid, art in store.by_id.items():
         if art.kind == "contract":
             contracts.contracts[aid] = art

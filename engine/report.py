@@ -57,7 +57,8 @@ def build_report(world: World, duration: float | None = None) -> dict[str, Any]:
         },
         "contracts": {
             "by_status": _count_by(c.content["status"] for c in world.contracts.contracts.values()),
-            "defaults": sum(1 for c in world.contracts.contracts.values() if c.content.get("ever_defaulted")),
+            "defaults": sum(r.get("defaulted", 0) for r in world.contracts.credit.values()),
+            "retired": world.contracts.retired,
         },
         "rights": {
             "config_owned_by_others": {

@@ -34,7 +34,7 @@ from .genesis.market import MarketArtifact
 from .genesis.oracle import OracleArtifact
 from .genesis.rights import RightsArtifact
 from .genesis.world_control import WorldControlArtifact
-from .ledger import MICRO, Ledger, check_quantity
+from .ledger import MICRO, Ledger, check_number, check_quantity
 from .metrics import Metrics
 from .waist import OPERATOR, Waist
 
@@ -205,8 +205,7 @@ class World:
             raise Refusal(f"scrip must be a whole number >= 0, got {scrip!r}", "invalid")
         if capacity is None:
             capacity = self.config.compute.default_capacity
-        if isinstance(capacity, bool) or not isinstance(capacity, (int, float)) or not math.isfinite(capacity) or capacity < 0:
-            raise Refusal(f"capacity must be a finite number >= 0, got {capacity!r}", "invalid")
+        capacity = check_number(capacity, "capacity")
         if agent_id is None:
             agent_id = self._next_id("a")
         elif not isinstance(agent_id, str) or not agent_id[:1].isalpha() or not agent_id.replace("-", "").replace("_", "").isalnum() or len(agent_id) > 32:
@@ -299,11 +298,7 @@ class World:
                principal: str = OPERATOR, **args: Any) -> Result:
         """Invoke a genesis method through the narrow waist, as the operator by default.
         Arguments come as keywords, or as a dict when one is named like `principal`."""
-        if arguments is not None:
-            args = {**arguments, **args}
-        if not isinstance(principal, str) or not self.ledger.has(principal):
-            return Result(False, None, f"unknown principal {principal!r}", "unknown")
-        result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
+        result = self._invoke(target, method, arguments, principal, args)
         if result.__class__ is not Result:
             result.close()  # a coroutine: code artifacts need invoke_async
             return Result(False, None, f"{target} is not a service; use invoke_async for code", "invalid")
@@ -311,14 +306,19 @@ class World:
 
     async def invoke_async(self, target: str, method: str, arguments: dict[str, Any] | None = None, /,
                            principal: str = OPERATOR, **args: Any) -> Result:
+        """The same, for invoking code artifacts too (they await a sandbox)."""
+        result = self._invoke(target, method, arguments, principal, args)
+        if result.__class__ is not Result:
+            result = await result
+        return result
+
+    def _invoke(self, target: str, method: str, arguments: dict[str, Any] | None, principal: object,
+                args: dict[str, Any]):
         if arguments is not None:
             args = {**arguments, **args}
         if not isinstance(principal, str) or not self.ledger.has(principal):
             return Result(False, None, f"unknown principal {principal!r}", "unknown")
-        result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
-        if result.__class__ is not Result:
-            result = await result
-        return result
+        return self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused

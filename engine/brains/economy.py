@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..actions import Action, Invoke, Sleep, Write
+from ..actions import Action, Delete, Invoke, Sleep, Write
 from . import register
 from .base import Brain, BrainParams
 
@@ -37,16 +37,23 @@ class Builder(Brain):
         words: int = Field(30, ge=1, le=2000)
         bid_share: float = Field(0.2, gt=0, le=1, description="share of its scrip it bids")
         max_bid: int = Field(20, ge=1)
+        keep_artifacts: int = Field(5, ge=1, description="older artifacts are deleted")
 
     def __init__(self, params, rng) -> None:
         super().__init__(params, rng)
         self.pending: str | None = None  # written, not yet bid on
+        self.written: list[str] = []
 
     def decide(self, view) -> Action:
         p = self.params
         last = view.last_result
         if last is not None and last.ok and isinstance(last.value, dict) and "version" in last.value:
             self.pending = last.value["artifact_id"]
+            self.written.append(self.pending)
+        if self.pending is None and len(self.written) > p.keep_artifacts:
+            old = self.written.pop(0)
+            if view.open_bid(old) is None and old in view.owned("data"):
+                return Delete(old)
         if self.pending is not None:
             artifact, self.pending = self.pending, None
             amount = min(p.max_bid, max(view.min_bid, int(view.scrip * p.bid_share)))

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Refusal
 from ..events import LoanEvent
-from ..ledger import check_scrip
+from ..ledger import check_number, check_scrip
 from .base import GenesisArtifact, method
 
 if TYPE_CHECKING:
@@ -40,6 +41,11 @@ class ContractsArtifact(GenesisArtifact):
         super().__init__(world)
         self.contracts: dict[str, Artifact] = {}
         self._due: list[tuple[float, str]] = []  # (due time, contract id) of active contracts
+        # The public credit record, as counters: settled contracts retire from memory (a
+        # long world makes thousands), so the record cannot be recounted from them.
+        self.credit: dict[str, dict[str, int]] = {}
+        self._settled: deque[str] = deque()
+        self.retired = 0
         self._waiter: Waiter | None = None
         self._ids = 0
 
@@ -78,13 +84,8 @@ class ContractsArtifact(GenesisArtifact):
         if debtor in world.services:
             raise Refusal(f"{debtor} is a service and cannot borrow", "invalid")
         principal = check_scrip(args["principal"], "principal")
-        rate = args["rate_per_day"]
-        cap = world.config.contracts.max_rate_per_day
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or not 0 <= rate <= cap:
-            raise Refusal(f"rate_per_day must be a number in [0, {cap:g}], got {rate!r}", "invalid")
-        due_in = args["due_in"]
-        if isinstance(due_in, bool) or not isinstance(due_in, (int, float)) or not math.isfinite(due_in) or due_in <= 0:
-            raise Refusal(f"due_in must be a positive number of seconds, got {due_in!r}", "invalid")
+        rate = check_number(args["rate_per_day"], "rate_per_day", 0.0, world.config.contracts.max_rate_per_day)
+        due_in = check_number(args["due_in"], "due_in (seconds)", above=True)
         world.ledger.hold(caller, principal, HOLDER)
         self._ids += 1
         content = {
@@ -107,6 +108,7 @@ class ContractsArtifact(GenesisArtifact):
         self.world.ledger.release(HOLDER, c["principal"], caller)
         c["status"] = "active"
         c["accepted_at"] = now
+        self._count(caller, "borrowed", c["principal"])
         c["due"] = now + c["due_in"]
         heapq.heappush(self._due, (c["due"], args["contract"]))
         if self._waiter is not None:
@@ -123,6 +125,7 @@ class ContractsArtifact(GenesisArtifact):
         self.world.ledger.release(HOLDER, c["principal"], c["lender"])
         c["status"] = "cancelled"
         self._log(args["contract"], c, "declined", c["principal"], now)
+        self._settle(args["contract"])
 
     @method("cancel", "Withdraw your loan offer before it is accepted.", contract="contract id")
     def cancel(self, caller: str, args: dict[str, Any], now: float) -> None:
@@ -132,6 +135,7 @@ class ContractsArtifact(GenesisArtifact):
         self.world.ledger.release(HOLDER, c["principal"], c["lender"])
         c["status"] = "cancelled"
         self._log(args["contract"], c, "cancelled", c["principal"], now)
+        self._settle(args["contract"])
 
     @method("repay", "Repay up to what you owe; the payment goes to the contract's holder.",
             contract="contract id", amount="whole scrip > 0, at most what is owed")
@@ -168,15 +172,35 @@ class ContractsArtifact(GenesisArtifact):
         ]
 
     def credit_record(self, who: str, now: float) -> dict[str, Any]:
-        mine = [a.content for a in self.contracts.values() if a.content["debtor"] == who]
+        counts = self.credit.get(who, {})
+        open_ = [a.content for a in self.contracts.values() if a.content["debtor"] == who and a.content["status"] in OPEN]
         return {
             "principal": who,
-            "borrowed": sum(c["principal"] for c in mine if c["accepted_at"] is not None),
-            "active": sum(1 for c in mine if c["status"] == "active"),
-            "repaid": sum(1 for c in mine if c["status"] == "repaid"),
-            "defaulted": sum(1 for c in mine if c.get("ever_defaulted")),
-            "outstanding": sum(self.owed(c, now) for c in mine if c["status"] in OPEN),
+            "borrowed": counts.get("borrowed", 0),
+            "active": sum(1 for c in open_ if c["status"] == "active"),
+            "repaid": counts.get("repaid", 0),
+            "defaulted": counts.get("defaulted", 0),
+            "outstanding": sum(self.owed(c, now) for c in open_),
         }
+
+    def _count(self, debtor: str, what: str, n: int = 1) -> None:
+        record = self.credit.setdefault(debtor, {})
+        record[what] = record.get(what, 0) + n
+
+    def _settle(self, contract_id: str) -> None:
+        """A contract is repaid or cancelled: past `keep_settled`, the oldest retire."""
+        self._settled.append(contract_id)
+        keep = self.world.config.contracts.keep_settled
+        market = self.world.market
+        while len(self._settled) > keep:
+            old = self._settled.popleft()
+            if old in market.by_artifact:  # listed for sale: it stays while the listing is open
+                self._settled.append(old)
+                break
+            art = self.contracts.pop(old, None)
+            if art is not None:
+                self.world.artifacts.by_id.pop(old, None)
+                self.retired += 1
 
     # -- collection at due --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -207,6 +231,7 @@ class ContractsArtifact(GenesisArtifact):
             c["status"] = "defaulted"
             c["outstanding"] = owed - take
             c["ever_defaulted"] = True
+            self._count(c["debtor"], "defaulted")
             self.world.count("loan_defaulted")
             self._log(contract_id, c, "defaulted", c["outstanding"], now)
 
@@ -220,8 +245,10 @@ class ContractsArtifact(GenesisArtifact):
         self._log(contract_id, c, what, amount, now, holder)
         if self.owed(c, now) == 0:
             c["status"] = "repaid"
+            self._count(c["debtor"], "repaid")
             self.world.count("loan_repaid")
             self._log(contract_id, c, "repaid", c["repaid"], now, holder)
+            self._settle(contract_id)
 
     # -- helpers --------------------------------------------------------------------------------------
     def _require_party(self, c: dict[str, Any], caller: str, role: str, verb: str) -> None:

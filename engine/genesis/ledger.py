@@ -12,7 +12,7 @@ from ..events import (
     RateTransferred,
     ScripTransferred,
 )
-from ..ledger import check_quantity
+from ..ledger import check_number
 from .base import GenesisArtifact, method
 
 
@@ -98,9 +98,7 @@ class LedgerArtifact(GenesisArtifact):
         world = self.world
         ledger = world.ledger
         agent = world.require_agent(args["agent"])
-        rate = args["rate"]
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate >= 0 or rate == float("inf"):
-            raise Refusal(f"rate must be a finite number >= 0, got {rate!r}", "invalid")
+        rate = check_number(args["rate"], "rate")
         delta = rate - ledger.buckets[agent.id].rate
         if abs(delta) < 1e-6:
             return {"rate": ledger.buckets[agent.id].rate}
@@ -127,4 +125,4 @@ class LedgerArtifact(GenesisArtifact):
         return {"capacity": b.capacity}
 
 
-__all__ = ["LedgerArtifact", "check_quantity"]
+__all__ = ["LedgerArtifact"]

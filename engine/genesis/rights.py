@@ -6,13 +6,12 @@ new settings at its next loop turn. Nobody can change balances through a config.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ..brains import brain_class
 from ..errors import Refusal
 from ..events import ConfigChanged, RateSliced
-from ..ledger import MICRO, check_quantity
+from ..ledger import MICRO, check_number, check_quantity
 from .base import GenesisArtifact, method
 
 CONFIG_FIELDS = ("brain", "params", "think_delay")
@@ -48,9 +47,7 @@ class RightsArtifact(GenesisArtifact):
             cls.validate_params(new.get("params"))
         except Exception as e:
             raise Refusal(f"bad params for {new['brain']}: {e}".replace("\n", " "), "invalid") from None
-        delay = new.get("think_delay", 0.0)
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
-            raise Refusal(f"think_delay must be a number >= 0, got {delay!r}", "invalid")
+        check_number(new.get("think_delay", 0.0), "think_delay")
         cfg.content = new
         cfg.version += 1
         cfg.updated = now

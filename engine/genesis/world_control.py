@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Refusal
+from ..ledger import check_number
 from ..events import WorldControl
 from .base import GenesisArtifact, method
 
@@ -34,10 +35,8 @@ class WorldControlArtifact(GenesisArtifact):
         clock = self.world.clock
         if not hasattr(clock, "set_speed"):
             raise Refusal("this world runs on virtual time; it has no speed to set", "invalid")
-        speed = args["speed"]
-        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0 < speed < 1e6:
-            raise Refusal(f"speed must be a number in (0, 1e6), got {speed!r}", "invalid")
-        clock.set_speed(float(speed))
+        speed = check_number(args["speed"], "speed", 0.0, 1e6, above=True)
+        clock.set_speed(speed)
         self.world.bus.publish(WorldControl(now, "speed", f"{speed:g}"))
         return {"speed": clock.speed}
 

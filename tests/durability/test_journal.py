@@ -57,7 +57,9 @@ async def test_flush_records_events_and_state_and_resume_rebuilds_it(tmp_path):
 
 async def test_a_full_journal_pauses_the_world_and_loses_nothing_committed(tmp_path):
     world = default_world()
-    journal = world.attach_journal(tmp_path / "w.db")
+    # The test commits by hand; the journal's own cadence (every few ms of real time) would
+    # otherwise hit the full disk first and pause the world before time reaches the mark.
+    journal = world.attach_journal(tmp_path / "w.db", commit_interval=60.0)
     controls = world.bus.subscribe(["world_control"])
     async with anyio.create_task_group() as tg:
         tg.start_soon(world.run)
