@@ -1,10 +1,12 @@
 """Which sandbox a world uses: Docker when a daemon answers and the agent image exists,
-else subprocesses; always with one sentence saying which and why (shown in the UI)."""
+else subprocesses; always with one sentence saying which and why (shown in the UI). A world
+whose `sandbox.hosts` lists Docker endpoints gets a MultiHostSandbox over them."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 import anyio
@@ -21,7 +23,7 @@ ENV_PREFERENCE = "ECOLOGY_SANDBOX"  # auto | docker | subprocess
 
 
 class SandboxChoice(NamedTuple):
-    sandbox: BaseSandbox[Any]
+    sandbox: BaseSandbox[Any] | Any  # a BaseSandbox, or a MultiHostSandbox (same protocol)
     reason: str
 
 
@@ -78,9 +80,13 @@ async def choose_sandbox(
     prefer: Preference | None = None,
     image: str = AGENT_IMAGE,
     daemon_timeout: float = 1.0,
+    hosts: Sequence[str] | None = None,
 ) -> SandboxChoice:
     """Pick and open a sandbox for a world. `prefer` (or $ECOLOGY_SANDBOX) forces a backend;
-    forcing docker raises RuntimeError, with the reason, when Docker cannot be used."""
+    forcing docker raises RuntimeError, with the reason, when Docker cannot be used.
+
+    `hosts` (the world's `sandbox.hosts`): Docker endpoints to place agents' containers on;
+    when given, the docker sandbox is a MultiHostSandbox over them (DOCKER_HOST is not used)."""
     from containers.docker_backend import DockerSandbox
     from containers.subprocess_backend import SubprocessSandbox
 
@@ -96,6 +102,9 @@ async def choose_sandbox(
 
     if prefer == "subprocess":
         return await subprocesses(source)
+
+    if hosts:
+        return await _multi_host(world_id, reporter, list(hosts), prefer, image, subprocesses)
 
     probe = await probe_daemon(daemon_timeout)
     why_not: str | None = None
@@ -127,5 +136,30 @@ async def choose_sandbox(
     reason = (
         f"docker sandbox: Docker {probe.detail} answers at {probe.where}, image {image}; "
         f"one container per agent with CPU, memory and pids limits and no network{orphans}"
+    )
+    return SandboxChoice(sandbox, reason)
+
+
+async def _multi_host(
+    world_id: str,
+    reporter: Reporter | None,
+    hosts: list[str],
+    prefer: str,
+    image: str,
+    subprocesses: Any,
+) -> SandboxChoice:
+    from containers.base import SandboxError
+    from containers.placement import MultiHostSandbox
+
+    sandbox = MultiHostSandbox(world_id, reporter, hosts=hosts, image=image)
+    try:
+        await sandbox.open()
+    except SandboxError as exc:
+        if prefer == "docker":
+            raise RuntimeError(f"cannot use the docker sandbox: {exc}") from None
+        return await subprocesses(str(exc))
+    reason = (
+        f"{sandbox.describe()}; one container per agent with CPU, memory and pids limits and "
+        "no network"
     )
     return SandboxChoice(sandbox, reason)

@@ -139,7 +139,8 @@ def sandbox_factory(prefer: str):
         # The world's name labels its containers, so a crashed run's orphans are found and
         # removed by the next run of the same world.
         choice = await choose_sandbox(
-            world.config.name, reporter=world.report_sandbox, prefer=None if prefer == "auto" else prefer
+            world.config.name, reporter=world.report_sandbox, prefer=None if prefer == "auto" else prefer,
+            hosts=world.config.sandbox.hosts,
         )
         return choice.sandbox, choice.reason
 
