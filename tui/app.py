@@ -1,207 +1,298 @@
 """The Textual app: watch a running world and steer it.
 
-The engine runs as a task on the app's own event loop; the UI never calls into it except
-through the operator's invoke path, and redraws from snapshots at a bounded rate
-(`REFRESH_S`), updating table cells in place rather than clearing and refilling.
+Layout (after k9s and btop): a one-line header with the world's state, a one-line panel
+switcher (keys 1-7), one panel at a time, and the footer with the keys that work here.
+
+Liveness without jank:
+* The engine runs as a task on the app's own event loop (`World.run` in a worker); the UI
+  never waits on it and it never waits on the UI.
+* The screen is redrawn from the world's state at a bounded rate (`REFRESH_S`), whatever
+  the engine's event rate; only the visible panel is refreshed, and its tables re-render
+  only the rows whose values changed (widgets/live_table.py).
+* Events reach the UI through one bounded, coalescing bus subscription drained once per
+  frame, limited to the kinds worth a line (never the per-transfer firehose).
+* Steering goes through `world.invoke` as the operator only (see steering.py).
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from rich.text import Text
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, RichLog, Sparkline, Static
+from textual.css.query import NoMatches
+from textual.widgets import ContentSwitcher, Footer
 
 from engine.config import WorldConfig
-from engine.events import Event
+from engine.events import EVENT_KINDS
 from engine.world import World
 
+from .commands import SteeringCommands
+from .details import (
+    agent_detail,
+    bid_detail,
+    config_detail,
+    container_detail,
+    contract_detail,
+    listing_detail,
+    resolution_detail,
+    slice_detail,
+)
+from .format import describe_event
+from .screens.detail import DetailScreen
+from .screens.help import HelpScreen, binding_rows
+from .steering import SteeringMixin
+from .widgets.agents import ActivityMeter, AgentsPanel
+from .widgets.containers import ContainersPanel, SandboxFeed
+from .widgets.contracts import ContractsPanel
+from .widgets.events import EventsPanel
+from .widgets.header import WorldHeader
+from .widgets.live_table import LiveTable
+from .widgets.metrics import MetricsPanel
+from .widgets.oracle import OraclePanel
+from .widgets.panel import Panel
+from .widgets.panel_tabs import PanelTabs
+from .widgets.rights import RightsPanel
+
 REFRESH_S = 0.25  # UI redraw period: bounded, whatever the engine's event rate
-STATUS_STYLE = {
-    "thinking": "cyan",
-    "acting": "green",
-    "sleeping": "dim",
-    "frozen": "bold blue",
-    "paused": "yellow",
-    "crashed": "bold red",
-    "stopped": "red",
-}
-AGENT_COLUMNS = ("agent", "brain", "status", "scrip", "compute", "rate", "actions", "last action")
+PANELS = (
+    ("1", "agents", "Agents"),
+    ("2", "containers", "Containers"),
+    ("3", "oracle", "Oracle"),
+    ("4", "rights", "Rights"),
+    ("5", "contracts", "Contracts"),
+    ("6", "events", "Events"),
+    ("7", "metrics", "Metrics"),
+)
+# The UI listens to every kind but the circulation itself: a thousand agents moving scrip
+# would otherwise fill its mailbox with lines nobody reads.
+QUIET_KINDS = frozenset({"scrip_transferred", "window_closed"})
+UI_KINDS = frozenset(EVENT_KINDS) - QUIET_KINDS
 
 
-def describe_event(ev: Event) -> Text | None:
-    """One line for the event stream; None for events too frequent to be news."""
-    k = ev.kind
-    t = f"{ev.t:9.1f}s "
-    if k == "scrip_transferred":
-        return None  # the circulation itself: shown as totals, not line by line
-    if k == "compute_transferred":
-        return Text.assemble(t, ("rescue ", "blue"), f"{ev.frm} → {ev.to} {ev.credited:.1f} compute")
-    if k == "rate_transferred":
-        return Text.assemble(t, ("rate ", "magenta"), f"{ev.frm} → {ev.to} {ev.amount:g}/s")
-    if k == "agent_spawned":
-        return Text.assemble(t, ("spawn ", "green"), f"{ev.parent} founded {ev.agent_id} ({ev.brain})")
-    if k == "agent_status":
-        if ev.status == "frozen":
-            return None  # frequent for agents paying as they go; the table shows it
-        return Text.assemble(t, (ev.status + " ", STATUS_STYLE.get(ev.status, "")), f"{ev.agent_id} {ev.detail}")
-    if k == "artifact_written" and ev.created:
-        return Text.assemble(t, ("write ", "cyan"), f"{ev.owner} {ev.artifact_id} ({ev.size} B)")
-    if k == "config_changed":
-        return Text.assemble(t, ("config ", "yellow"), f"{ev.by} changed {ev.agent_id}: {', '.join(ev.changes)}")
-    if k == "action_refused":
-        return Text.assemble(t, ("refused ", "red"), f"{ev.principal} {ev.action}: {ev.reason}")
-    if k == "brain_failed":
-        return Text.assemble(t, ("failed ", "red"), f"{ev.agent_id}: {ev.error}")
-    if k == "world_control":
-        return Text.assemble(t, ("world ", "yellow"), f"{ev.what} {ev.detail}")
-    if k == "sandbox_incident":
-        return Text.assemble(t, ("sandbox ", "bold red"), f"{ev.agent_id} {ev.failure}: {ev.detail}")
-    return None
-
-
-class WorldHeader(Static):
-    """World clock, speed, running or paused, countdown to the oracle, sandbox in use."""
-
-    def show(self, world: World) -> None:
-        now = world.clock.now()
-        state = Text(" PAUSED ", "black on yellow") if world.paused else Text(" RUNNING ", "black on green")
-        speed = "virtual" if world.clock.kind == "virtual" else f"×{world.clock.speed:g}"
-        sandbox = getattr(world.sandbox, "name", "none")
-        self.update(
-            Text.assemble(
-                (f" {world.config.name} ", "bold"),
-                state,
-                f"  {world.clock.wall_time(now)}  t={now:,.1f}s  speed {speed}",
-                f"  oracle in {world.next_resolution_in(now):4.0f}s",
-                f"  sandbox {sandbox}",
-                f"  agents {len(world.live_ids)}  frozen {len(world.frozen)}",
-            )
-        )
-
-
-class EcologyApp(App):
-    CSS_PATH = "app.tcss"
+class EcologyApp(SteeringMixin, App):
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "Agent Ecology"
+    COMMANDS = App.COMMANDS | {SteeringCommands}
+    # Wide terminals get an inspector beside the agents; tall ones an events tail below.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (42, "-tall")]
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause/Resume"),
-        Binding("plus,equals_sign", "faster", "Faster"),
-        Binding("minus", "slower", "Slower"),
-        Binding("q", "quit", "Quit"),
+        # Shown in help, not the footer: at 80 columns the footer is for this panel's keys.
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+", show=False),
+        Binding("minus", "slower", "Slower", key_display="-", show=False),
+        Binding("n", "spawn", "Spawn", show=False),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit", show=False),
+        *(Binding(key, f"show_panel('{pid}')", title, show=False) for key, pid, title in PANELS),
     ]
 
-    def __init__(self, config: WorldConfig, world: World | None = None, run_engine: bool = True) -> None:
+    def __init__(
+        self,
+        config: WorldConfig,
+        world: World | None = None,
+        run_engine: bool = True,
+        *,
+        sandbox_factory: Callable[[World], Awaitable[tuple[Any, str]]] | None = None,
+        refresh_s: float = REFRESH_S,
+        cursor_blink: bool = True,
+        tune_gc: bool = False,
+    ) -> None:
         super().__init__()
-        self.world = world or World(config)
+        self.tune_gc = tune_gc
+        self.world = world or World(config, sandbox_factory=sandbox_factory)
         self.run_engine = run_engine
-        self._events = self.world.bus.subscribe(maxlen=2_000)
-        self._rows: dict[str, tuple] = {}
+        self.refresh_s = refresh_s
+        self.cursor_blink_forms = cursor_blink  # snapshot tests turn blinking off
+        # Opened on a world that already ran, the app starts from the bus's recent history
+        # (the same lines it would have shown), then follows new events.
+        self._backlog = [ev for ev in self.world.bus.recent if ev.kind in UI_KINDS]
+        self._events = self.world.bus.subscribe(kinds=UI_KINDS, maxlen=2_000)
+        self.meter = ActivityMeter()
+        self.feed = SandboxFeed()
+        self.frames = 0
+        self._live = False
+        # Every panel exists from the start (the events panel collects lines while hidden),
+        # but only the visible one is in the DOM until first shown: a smaller DOM starts
+        # faster and restyles faster on every focus change.
+        self._panels: dict[str, Panel] = {
+            "agents": AgentsPanel(self.meter, id="agents"),
+            "containers": ContainersPanel(self.feed, id="containers"),
+            "oracle": OraclePanel(id="oracle"),
+            "rights": RightsPanel(id="rights"),
+            "contracts": ContractsPanel(id="contracts"),
+            "events": EventsPanel(id="events"),
+            "metrics": MetricsPanel(id="metrics"),
+        }
 
     def compose(self) -> ComposeResult:
         yield WorldHeader(id="header")
-        with Horizontal(id="main"):
-            yield DataTable(id="agents", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="side"):
-                yield Static("actions/s", classes="label")
-                yield Sparkline([], id="spark-actions")
-                yield Static("scrip Gini", classes="label")
-                yield Sparkline([], id="spark-gini")
-                yield Static("compute debt", classes="label")
-                yield Sparkline([], id="spark-debt")
-                yield Static("", id="totals")
-                yield RichLog(id="events", max_lines=500, wrap=False, markup=False)
-        yield Footer()
+        yield PanelTabs(PANELS, id="tabs")
+        with ContentSwitcher(initial="agents", id="panels"):
+            yield self._panels["agents"]  # the others are mounted when first shown
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#agents", DataTable)
-        for col in AGENT_COLUMNS:
-            table.add_column(col, key=col)
+        # Held once: a frame should not search the DOM for what it already knows.
+        self._header = self.query_one(WorldHeader)
+        self._tabs = self.query_one(PanelTabs)
+        self._switcher = self.query_one("#panels", ContentSwitcher)
+        self._events_panel = self._panels["events"]
+        self._agents_panel = self._panels["agents"]
+        self._header.engine_state = "running" if self.run_engine else "detached"
+        self._live = True
         self.refresh_view()
-        self.set_interval(REFRESH_S, self.refresh_view)
+        if self.tune_gc:
+            tune_gc_for_latency()
+        self.active_panel.focus_main()
+        self.set_interval(self.refresh_s, self.refresh_view, name="refresh")
         if self.run_engine:
-            self.run_worker(self.world.run(), name="engine", group="engine", exclusive=True)
+            self.run_engine_task()
 
-    # -- redraw from snapshots ------------------------------------------------------------
+    async def on_unmount(self) -> None:
+        self._live = False
+        self._events.close()  # the world may outlive the app (tests, benchmarks)
+
+    @work(group="engine", exclusive=True, exit_on_error=False, name="engine")
+    async def run_engine_task(self) -> None:
+        header = self._header
+        try:
+            await self.world.run()
+        except Exception as e:
+            header.engine_state = "failed"
+            self.notify(f"{type(e).__name__}: {e}", title="The engine stopped", severity="error", timeout=30)
+            raise
+        header.engine_state = "ended"
+
+    # -- panels ---------------------------------------------------------------------------------
+    @property
+    def active_panel(self) -> Panel:
+        return self._switcher.visible_content  # type: ignore[return-value]
+
+    async def action_show_panel(self, panel_id: str) -> None:
+        panel = self._panels[panel_id]
+        if not panel.is_attached:
+            await self._switcher.mount(panel)
+        if self._switcher.current != panel_id:
+            self._switcher.current = panel_id
+            self._tabs.set_active(panel_id)
+        panel.refresh_view(self.world, self.world.clock.now())  # no stale frame on arrival
+        panel.focus_main()
+
+    def selected(self, kind: str) -> str | None:
+        """The selected thing of `kind` in the visible panel (None if it shows none)."""
+        return self.active_panel.selected(kind)
+
+    # -- the frame ---------------------------------------------------------------------------------
     def refresh_view(self) -> None:
+        """One frame: drain the events, then redraw the header and the visible panel."""
+        if not self._live:
+            return  # not mounted yet, or shutting down: the widgets may be gone
+        self.frames += 1
         world = self.world
-        self.query_one(WorldHeader).show(world)
-        self._refresh_agents(world)
-        self._refresh_events()
-        self._refresh_metrics(world)
-
-    def _refresh_agents(self, world: World) -> None:
-        table = self.query_one("#agents", DataTable)
         now = world.clock.now()
-        for agent in world.agents.values():
-            snap = agent.snapshot(now)
-            row = (
-                snap["id"],
-                snap["brain"],
-                Text(snap["status"], STATUS_STYLE.get(snap["status"], "")),
-                f"{snap['scrip']:,}",
-                Text(f"{snap['compute_balance']:8.2f}", "blue" if snap["compute_balance"] < 0 else ""),
-                f"{snap['rate']:g}",
-                f"{snap['actions']:,}",
-                snap["last_action"],
-            )
-            old = self._rows.get(agent.id)
-            if old is None:
-                table.add_row(*row, key=agent.id)
-            else:
-                for col, before, after in zip(AGENT_COLUMNS, old, row):
-                    if str(before) != str(after) or (isinstance(after, Text) and after.style != getattr(before, "style", None)):
-                        table.update_cell(agent.id, col, after)
-            self._rows[agent.id] = row
+        events = self._events.drain()
+        if self._backlog:
+            events, self._backlog = self._backlog + events, []
+        try:
+            if events:
+                self.feed.ingest(events)
+                lines = []
+                for ev in events:
+                    line = describe_event(ev)
+                    if line is not None:
+                        self._events_panel.add(ev.kind, line)
+                        lines.append(line)
+                self._agents_panel.write_events(lines)
+            self.meter.sample(world, now)
+            self._header.show(world, now)
+            self._tabs.set_badges(self._badges(world))
+            self.active_panel.refresh_view(world, now)
+        except NoMatches:  # the app is closing and its widgets are being removed
+            self._live = False
 
-    def _refresh_events(self) -> None:
-        log = self.query_one("#events", RichLog)
-        for ev in self._events.drain():
-            line = describe_event(ev)
-            if line is not None:
-                log.write(line)
+    def _badges(self, world: World) -> dict[str, str]:
+        readings = self.feed.readings(world)
+        oom = sum(s.oom_kills for s in readings.values())
+        defaulted = sum(1 for a in world.contracts.contracts.values() if a.content["status"] == "defaulted")
+        return {
+            "agents": str(len(world.live_ids)),
+            "containers": (f"{len(readings)}" + (f" !{oom}" if oom else "")) if readings else "",
+            "oracle": str(len(world.oracle.bids)),
+            "rights": str(len(world.market.open)),
+            "contracts": str(len(world.contracts.contracts)) + (f" !{defaulted}" if defaulted else ""),
+        }
 
-    def _refresh_metrics(self, world: World) -> None:
-        windows = list(world.metrics.windows)[-60:]
-        self.query_one("#spark-actions", Sparkline).data = [w["actions_per_s"] for w in windows] or [0]
-        self.query_one("#spark-gini", Sparkline).data = [w["gini"] for w in windows] or [0]
-        self.query_one("#spark-debt", Sparkline).data = [w["compute_debt"] for w in windows] or [0]
-        ledger = world.ledger
-        inv = world.invariants()
-        bad = [k for k, ok in inv.items() if not ok]
-        self.query_one("#totals", Static).update(
-            Text.assemble(
-                f"scrip {ledger.scrip_supply:,} (+{ledger.held_total:,} held)  minted {ledger.minted:,}\n",
-                f"actions {world.total_actions:,}  refusals {world.waist.refusals:,}\n",
-                ("invariants OK" if not bad else "BROKEN: " + ", ".join(bad), "green" if not bad else "bold red"),
-            )
-        )
+    @on(LiveTable.Selected)
+    def _selection_moved(self, event: LiveTable.Selected) -> None:
+        # The wide-screen inspector follows the cursor at once, not at the next frame.
+        if self.screen.has_class("-wide") and event.table.id == "agents-table":
+            self._agents_panel.refresh_view(self.world, self.world.clock.now())
 
-    # -- steering: every action goes through the operator's invoke path ------------------
-    def _invoke(self, target: str, method: str, **args: Any) -> None:
-        result = self.world.invoke(target, method, **args)
-        if not result.ok:
-            self.notify(result.error or "refused", severity="error")
-        self.refresh_view()
+    # -- details ---------------------------------------------------------------------------------------
+    @on(LiveTable.Opened)
+    def _open_details(self, event: LiveTable.Opened) -> None:
+        table = event.table
+        panel = next((p for p in table.ancestors if isinstance(p, Panel)), None)
+        kind = panel.SELECTS.get(table.id or "") if panel is not None else None
+        if kind:
+            self.show_details(kind, event.key)
 
-    def action_toggle_pause(self) -> None:
-        self._invoke("world", "resume" if self.world.paused else "pause")
+    def show_details(self, kind: str, key: str) -> None:
+        world = self.world
+        now = world.clock.now
 
-    def action_faster(self) -> None:
-        if self.world.clock.kind == "virtual":
-            self.notify("virtual time has no speed", severity="warning")
-            return
-        self._invoke("world", "set_speed", speed=min(self.world.clock.speed * 2, 1024.0))
+        def stats(agent_id: str) -> Any:
+            return self.feed.readings(world).get(agent_id)
 
-    def action_slower(self) -> None:
-        if self.world.clock.kind == "virtual":
-            self.notify("virtual time has no speed", severity="warning")
-            return
-        self._invoke("world", "set_speed", speed=max(self.world.clock.speed / 2, 1 / 64))
+        renderers: dict[str, tuple[str, Callable[[], Any]]] = {
+            "agent": (f"Agent {key}", lambda: agent_detail(
+                world, key, now(), self.meter.per_minute(world, key, now()) if key in world.agents else None, stats(key))),
+            "container": (f"Sandbox of {key}", lambda: container_detail(world, key, stats(key), self.feed.incidents)),
+            "bid": (f"Bid on {key}", lambda: bid_detail(world, key, now())),
+            "resolution": (f"Resolution {key}", lambda: resolution_detail(
+                next(r for r in world.oracle.resolutions if f"#{r['index']}" == key))),
+            "config": (f"Config right of {key}", lambda: config_detail(world, key)),
+            "slice": (f"Rate slice {key}", lambda: slice_detail(world, key)),
+            "listing": (f"Listing {key}", lambda: listing_detail(world, key)),
+            "contract": (f"Contract {key}", lambda: contract_detail(world, key, now())),
+        }
+        title, render = renderers[kind]
+        self.push_screen(DetailScreen(title, render, self.refresh_s))
+
+    # -- help ------------------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        sections = [("Anywhere", binding_rows(b for b in self.BINDINGS if not b.action.startswith("show_panel"))),
+                    ("Panels", [(" ".join(k for k, _, _ in PANELS), "switch panel: " +
+                                 ", ".join(f"{k} {t}" for k, _, t in PANELS))])]
+        for panel in self._panels.values():
+            if panel.BINDINGS:
+                sections.append((f"{panel.TITLE} panel", binding_rows(panel.BINDINGS)))
+        self.push_screen(HelpScreen(sections))
 
 
-def run_app(config: WorldConfig) -> int:
-    EcologyApp(config).run()
+def tune_gc_for_latency() -> None:
+    """Keep the garbage collector's pauses short while a big world runs.
+
+    A thousand agents make objects fast, and with CPython's default thresholds a full
+    collection (100-200 ms over the whole heap: the world, the DOM, their caches) came
+    every second or so: a keypress landing behind one waited for it. Freezing what exists
+    once the world is built and the app is up takes it out of every later collection, and
+    higher thresholds make collections rarer; the engine's objects are freed by reference
+    counting, so little waits for the cycle collector. Only `ecology` itself does this:
+    it owns the process (tests, which build many apps in one process, do not)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 100)
+
+
+def run_app(config: WorldConfig, world: World | None = None,
+            sandbox_factory: Callable[[World], Awaitable[tuple[Any, str]]] | None = None) -> int:
+    """Open the app on `world` (or a new world of `config`) and run it until quit."""
+    EcologyApp(config, world=world, sandbox_factory=sandbox_factory, tune_gc=True).run()
     return 0

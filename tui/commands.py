@@ -1,0 +1,76 @@
+"""Every steering action, named once: the command palette lists them, the help screen
+explains them, and key bindings run the same app actions. Adding a lever here makes it
+reachable by palette and documented in help at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    action: str  # the app action it runs (EcologyApp.action_<action>)
+    title: str  # palette entry
+    help: str  # one line: what it does, in the engine's terms
+    group: str  # the help screen's section
+
+
+STEERING: tuple[Command, ...] = (
+    Command("toggle_pause", "Pause / resume the world", "world.pause or world.resume: time stops, no agent acts", "World"),
+    Command("faster", "Faster (speed ×2)", "world.set_speed: twice as many world seconds per real second", "World"),
+    Command("slower", "Slower (speed ÷2)", "world.set_speed: half as many world seconds per real second", "World"),
+    Command("set_speed", "Set speed…", "world.set_speed to any speed in (0, 1e6)", "World"),
+    Command("spawn", "Spawn an agent…", "ledger.spawn: a new agent paid from your scrip and compute rate", "Agents"),
+    Command("stop_agent", "Stop an agent…", "world.stop_agent: stops for good; it keeps its assets", "Agents"),
+    Command("pause_agent", "Pause an agent…", "world.pause_agent: one agent stops acting until resumed", "Agents"),
+    Command("resume_agent", "Resume an agent…", "world.resume_agent", "Agents"),
+    Command("restart_agent", "Restart a crashed agent…", "world.restart_agent: clears the crash", "Agents"),
+    Command("transfer_scrip", "Transfer scrip…", "ledger.transfer: give whole scrip to a principal", "Agents"),
+    Command("transfer_compute", "Transfer compute (rescue)…", "ledger.transfer_compute: compute from your balance; thaws a frozen agent", "Agents"),
+    Command("transfer_rate", "Transfer compute rate…", "ledger.transfer_rate: move part of your rate to another bucket", "Agents"),
+    Command("set_rate", "Set an agent's compute rate…", "ledger.set_rate: the difference moves to or from your reserve", "Agents"),
+    Command("set_capacity", "Set an agent's bucket capacity…", "ledger.set_capacity", "Agents"),
+    Command("configure", "Edit an agent's config…", "rights.configure: brain, params, think delay (if you own its config right)", "Agents"),
+    Command("write_artifact", "Write an artifact…", "write: a data artifact you own (to bid on or sell)", "Oracle"),
+    Command("bid", "Place a bid…", "oracle.bid: bid on an artifact you own; the amount is held", "Oracle"),
+    Command("cancel_bid", "Cancel a bid…", "oracle.cancel: release your bid's hold", "Oracle"),
+    Command("resolve_now", "Resolve the oracle now", "oracle.resolve_now: resolve open bids at once (schedule unchanged)", "Oracle"),
+    Command("list_artifact", "Sell an artifact or right…", "market.list: the market holds it until sold or delisted", "Market and rights"),
+    Command("buy_listing", "Buy a listing…", "market.buy: price to the seller, artifact to you, atomically", "Market and rights"),
+    Command("cancel_listing", "Delist…", "market.cancel: the artifact goes back to its seller", "Market and rights"),
+    Command("transfer_artifact", "Transfer an artifact or right…", "ledger.transfer_artifact: give something you own", "Market and rights"),
+    Command("slice_rate", "Slice your compute rate…", "rights.slice_rate: part of your rate as a sellable artifact", "Market and rights"),
+    Command("offer_loan", "Offer a loan…", "contracts.offer: principal held until the debtor accepts", "Contracts"),
+    Command("accept_loan", "Accept a loan…", "contracts.accept: a loan offered to you", "Contracts"),
+    Command("decline_loan", "Decline a loan…", "contracts.decline: a loan offered to you", "Contracts"),
+    Command("cancel_loan", "Cancel a loan offer…", "contracts.cancel: your offer, before it is accepted", "Contracts"),
+    Command("repay_loan", "Repay a loan…", "contracts.repay: to whoever holds the claim now", "Contracts"),
+    Command("sell_claim", "Sell a debt claim…", "market.list of a contract you hold: future payments follow the buyer", "Contracts"),
+)
+BY_ACTION = {c.action: c for c in STEERING}
+
+
+class SteeringCommands(Provider):
+    """The palette's steering commands and panel switches (ctrl+p)."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        from .app import PANELS
+
+        items = [(c.title, c.action, c.help) for c in STEERING]
+        items += [(f"Show {title}", f"show_panel('{pid}')", f"key {key}") for key, pid, title in PANELS]
+        items.append(("Help: every key", "help", "key ?"))
+        return items
+
+    async def discover(self) -> Hits:
+        for title, action, help in self._commands():
+            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, help in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self.app.run_action, action), help=help)

@@ -1,0 +1,83 @@
+"""Write the README's screenshots: every panel and a few telling states, as SVG, from the
+seeded demo world (tui/demo.py) stopped at a fixed instant — the same pictures every time.
+
+    python -m tui.screenshots [--out screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual._doc import take_svg_screenshot
+from textual.pilot import Pilot
+
+from .app import EcologyApp
+from .demo import demo_config, demo_world
+from .widgets.live_table import LiveTable
+
+WIDE = (120, 36)
+SMALL = (80, 24)
+
+
+def _select(panel_key: str, table: str, row: str) -> Callable[[Pilot], Awaitable[None]]:
+    async def run(pilot: Pilot) -> None:
+        await pilot.press(panel_key)
+        t = pilot.app.query_one(f"#{table}", LiveTable)
+        t.focus()
+        t.select(row)
+        await pilot.pause()
+
+    return run
+
+
+async def _bad_bid(pilot: Pilot) -> None:
+    await _select("3", "bids-table", "field-guide")(pilot)
+    await pilot.press("b")
+    await pilot.pause()
+    await pilot.press("0", "ctrl+s")  # the amount field has focus: the artifact is the selected bid's
+
+
+# name -> (title, keys, terminal size, what to do first)
+SHOTS: dict[str, tuple[str, list[str], tuple[int, int], Callable[[Pilot], Awaitable[None]] | None]] = {
+    "1-agents": ("Agents", [], WIDE, None),
+    "2-containers": ("Containers", ["2"], WIDE, None),
+    "3-oracle": ("Oracle", ["3"], WIDE, None),
+    "4-rights": ("Rights and market", ["4"], WIDE, None),
+    "5-contracts": ("Contracts", ["5"], WIDE, None),
+    "6-events": ("Events", ["6"], WIDE, None),
+    "7-metrics": ("Metrics", ["7"], WIDE, None),
+    "agents-80x24": ("Agents at 80x24", [], SMALL, None),
+    "agents-wide": ("Agents on a big terminal: inspector and events", [], (160, 48), None),
+    "frozen-agent": ("A frozen agent", ["enter"], WIDE, _select("1", "agents-table", "d001")),
+    "defaulted-contract": ("A defaulted loan", ["enter"], WIDE, _select("5", "contracts-table", "loan-4")),
+    "oom-sandbox": ("A sandbox after an OOM kill", ["enter"], WIDE, _select("2", "containers-table", "c002")),
+    "bid-refused": ("A bid the engine refused", [], WIDE, _bad_bid),
+    "help": ("Every key", ["question_mark"], WIDE, None),
+}
+
+
+def write_screenshots(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (title, keys, size, before) in SHOTS.items():
+        app = EcologyApp(demo_config(), world=demo_world(), run_engine=False, cursor_blink=False)
+        svg = take_svg_screenshot(app=app, press=keys, terminal_size=size, run_before=before,
+                                  title=f"Agent Ecology — {title}")
+        path = out / f"{name}.svg"
+        path.write_text(svg, encoding="utf-8", newline="\n")
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="screenshots", help="directory for the SVGs (default: screenshots)")
+    args = parser.parse_args()
+    for path in write_screenshots(Path(args.out)):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

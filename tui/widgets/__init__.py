@@ -1,0 +1,1 @@
+"""The app's widgets: the header, the panel switcher, the panels and their live tables."""
