@@ -7,7 +7,7 @@ Faults: 10% of the agents have brains that raise 1% of the time; an event subscr
 reads; the world is journalled (commits every 100 ms), and the journal's disk fills up once
 an hour and frees again (the world pauses, then the operator resumes it); coders' runs are
 refused for want of a sandbox (the headless default). Exits 1 if any window broke an
-invariant or RSS grew 10% or more between the end of hour 1 and the end.
+invariant or RSS grew 10% or more after warm-up (the end of hour 2) to the end.
 """
 
 from __future__ import annotations
@@ -92,12 +92,17 @@ async def soak(agents: int, hours: float, journal_path: Path) -> int:
         if not ev.window["invariants_ok"]:
             broken.append(ev.window["index"])
     inv = world.invariants()
-    growth = (rss[-1][1] / rss[0][1] - 1) if len(rss) >= 2 else 0.0
+    # Warm-up: the first two hours, while the world's bounded memories fill (1,000 settled
+    # contracts, 1,000 resolutions and closed listings, the metrics windows). Growth is
+    # judged from then on; growth from hour 1 is printed too.
+    base = rss[1][1] if len(rss) >= 3 else rss[0][1]
+    growth = rss[-1][1] / base - 1
+    growth_h1 = rss[-1][1] / rss[0][1] - 1
     failures = sum(a.total_failures for a in world.agents.values())
     print(f"done: {world.total_actions:,} actions, {failures:,} brain failures, "
           f"{len(world.metrics.windows)} windows kept, invariants now {all(inv.values())}, "
-          f"windows broken {len(broken)}, RSS hour 1 -> end {rss[0][1]:.0f} -> {rss[-1][1]:.0f} MB "
-          f"({100 * growth:+.1f}%), wall {time.monotonic() - started:,.0f}s")
+          f"windows broken {len(broken)}, RSS after warm-up (hour 2) -> end {base:.0f} -> {rss[-1][1]:.0f} MB "
+          f"({100 * growth:+.1f}%; from hour 1 {100 * growth_h1:+.1f}%), wall {time.monotonic() - started:,.0f}s")
     journal.close()
     return 0 if not broken and all(inv.values()) and growth < 0.10 else 1
 
