@@ -12,6 +12,7 @@ the world's speed, while a bounded slice keeps every other task (and the UI) res
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -287,6 +288,7 @@ class Agent:
         cfg_artifact = self.config_artifact
         slice_actions = world.slice_actions
         checkpoint = anyio.lowlevel.checkpoint
+        monotonic = time.monotonic
         turns = 0
         # World time is read once per slice and again after every await: nothing else runs
         # between two awaits, so within a slice the world stands at one instant.
@@ -348,7 +350,10 @@ class Agent:
             turns += 1
             if turns >= slice_actions:
                 turns = 0
-                await checkpoint()
+                if world.gate_due <= monotonic():
+                    await world.pass_gate()  # something outside the agents is due: let it run
+                else:
+                    await checkpoint()
                 now = None
 
     async def _think_slowly(self, brain) -> Action | None:

@@ -158,11 +158,22 @@ class Journal:
         """Commit at least every `commit_interval` real seconds (not an engine task: it holds
         no clock). It aims at half the interval: a busy loop wakes it late by up to one round
         of the agents' slices."""
+        world = self.world
+        half = self.commit_interval / 2
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._checkpoints)
-            while True:
-                await anyio.sleep(self.commit_interval / 2)
-                await self.flush()
+            try:
+                while True:
+                    # Agents ending a slice after this moment wait at the world's gate, so
+                    # the commit gets the loop at once instead of after a round of slices.
+                    world.gate_due = time.monotonic() + half
+                    await anyio.sleep(half)
+                    try:
+                        await self.flush()
+                    finally:
+                        world.open_gate()
+            finally:
+                world.open_gate()
 
     async def _checkpoints(self) -> None:
         """Move the WAL into the database now and then, on a connection of its own in a

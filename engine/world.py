@@ -77,6 +77,11 @@ class World:
         self.sandbox_stats: dict[str, SandboxStats] = {}
         self._sandboxes: dict[str, float] = {}  # agents whose sandbox is started -> its cpus
         self.journal = None  # engine.journal.Journal when the world is recorded
+        # The gate: when something outside the agents is due (a journal commit), agents that
+        # reach the end of a slice wait until it has run. asyncio runs ready tasks in order,
+        # so otherwise a timer waits behind a whole round of every runnable agent's slice.
+        self.gate_due = math.inf  # real (monotonic) time when the gate closes
+        self._gate: anyio.Event | None = None
         self.slice_actions = config.agents_policy.slice_actions
         self.agents: dict[str, Agent] = {}
         self.live_ids: list[str] = []  # agents not stopped, in creation order
@@ -288,6 +293,19 @@ class World:
         await self.clock.sleep_until(t)
         self.metrics.close_window(self.clock.now(), final=True)
         scope.cancel()
+
+    async def pass_gate(self) -> None:
+        gate = self._gate
+        if gate is None:
+            gate = self._gate = anyio.Event()
+        await gate.wait()
+
+    def open_gate(self, next_due: float = math.inf) -> None:
+        """The due work has run: release the agents at the gate; close it again at `next_due`."""
+        gate, self._gate = self._gate, None
+        self.gate_due = next_due
+        if gate is not None:
+            gate.set()
 
     def stop(self) -> None:
         if self._tg is not None:
