@@ -38,7 +38,9 @@ def _brains() -> list[str]:
 
     with contextlib.suppress(Exception):  # suggestions only: an empty list is fine
         brain_class("boltzmann")  # loads the built-in brains into the registry
-    return sorted(BRAINS)
+    # The engine's own brains: a brain registered elsewhere (a test's, a plugin's) is
+    # still accepted when typed, but not offered.
+    return sorted(name for name, cls in BRAINS.items() if cls.__module__.startswith("engine.brains."))
 
 
 class SteeringMixin:
