@@ -31,6 +31,8 @@ from engine.actions import Write
 from engine.config import load_scenario
 from engine.world import World
 
+PACE = 0.2  # the child's own rhythm of operator actions (the test waits on its output)
+
 async def main(path):
     cfg = load_scenario("default")
     cfg = cfg.model_copy(update={"clock": cfg.clock.model_copy(update={"speed": 20.0})})
@@ -39,7 +41,7 @@ async def main(path):
     async with anyio.create_task_group() as tg:
         tg.start_soon(world.run)
         for n in range(1000):
-            await anyio.sleep(0.2)
+            await anyio.sleep(PACE)
             r = world.waist.perform("operator", Write(f"operator note {n}", artifact_id=f"note-{n}"), world.clock.now())
             assert r.ok, r.error
             r = world.invoke("ledger", "spawn", brain="boltzmann", rate=0.01, scrip=1, agent_id=f"op{n}")
