@@ -155,19 +155,25 @@ class Journal:
 
     # -- committing -----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Commit at least every `commit_interval` real seconds (not an engine task: it holds
-        no clock). It aims at half the interval: a busy loop wakes it late by up to one round
-        of the agents' slices."""
+        """Commit every `commit_interval` real seconds (not an engine task: it holds no clock)."""
         world = self.world
-        half = self.commit_interval / 2
+        interval = self.commit_interval
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._checkpoints)
             try:
+                started = time.monotonic()
+                late = 0.0  # how late the last commit began after it fell due (a round of slices)
                 while True:
-                    # Agents ending a slice after this moment wait at the world's gate, so
-                    # the commit gets the loop at once instead of after a round of slices.
-                    world.gate_due = time.monotonic() + half
-                    await anyio.sleep(half)
+                    # Agents ending a slice after the due moment wait at the world's gate, so
+                    # the commit gets the loop once the slices already under way end, not
+                    # after further rounds. It falls due early by how late the last one ran,
+                    # so commits begin about `interval` apart.
+                    due = started + interval - late
+                    world.gate_due = due
+                    await anyio.sleep(max(0.0, due - time.monotonic()))
+                    began = time.monotonic()
+                    late = min(interval, 0.5 * late + 0.5 * max(0.0, began - due))
+                    started = began
                     try:
                         await self.flush()
                     finally:
