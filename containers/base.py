@@ -127,9 +127,21 @@ class BaseSandbox(ABC, Generic[H]):
     async def _apply_cpus(self, handle: H, cpus: float) -> None:
         """Change a live runner's CPU quota."""
 
-    @abstractmethod
+    runner_kind: Literal["container", "process"]  # what a runner is, for the stats monitor
+
     def _target(self, slot: Slot[H]) -> StatTarget:
         """The slot as the stats monitor sees it."""
+        return StatTarget(
+            agent_id=slot.agent_id,
+            backend=self.name,
+            kind=self.runner_kind,
+            ident=slot.handle.ident if slot.handle else None,
+            status=slot.status,
+            limits=slot.limits,
+            restarts=slot.restarts,
+            oom_kills=slot.oom_kills,
+            host=self.host,
+        )
 
     # -- the Sandbox protocol -------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import SocketStream, UNIXSocketStream
 
-from containers.base import BaseSandbox, Handle, SandboxError, Slot, StatTarget, safe_name
+from containers.base import BaseSandbox, Handle, SandboxError, Slot, safe_name
 from containers.channel import Channel, DockerFrames, RunnerGone, runner_source
 from containers.images import AGENT_IMAGE
 from engine.sandbox import FailureKind, Reporter, SandboxLimits
@@ -104,6 +104,7 @@ class DockerSandbox(BaseSandbox[Handle]):
     """Agents' code in Docker containers with real CPU, memory, pids and network limits."""
 
     name = "docker"
+    runner_kind = "container"
 
     def __init__(
         self,
@@ -275,19 +276,6 @@ class DockerSandbox(BaseSandbox[Handle]):
                 pass  # replaced meanwhile: the new container was created with the new quota
 
         await self._thread(update)
-
-    def _target(self, slot: Slot[Handle]) -> StatTarget:
-        return StatTarget(
-            agent_id=slot.agent_id,
-            backend=self.name,
-            kind="container",
-            ident=slot.handle.ident if slot.handle else None,
-            status=slot.status,
-            limits=slot.limits,
-            restarts=slot.restarts,
-            oom_kills=slot.oom_kills,
-            host=self.host,
-        )
 
     # -- for the monitor's fallback and for tests ------------------------------------------
 

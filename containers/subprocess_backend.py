@@ -35,7 +35,7 @@ import anyio
 import anyio.to_thread
 from anyio.abc import Process
 
-from containers.base import BaseSandbox, Handle, SandboxError, Slot, StatTarget, safe_name
+from containers.base import BaseSandbox, Handle, SandboxError, Slot, safe_name
 from containers.channel import Channel, RunnerGone, runner_source
 from engine.sandbox import FailureKind, Reporter
 
@@ -134,6 +134,7 @@ class SubprocessSandbox(BaseSandbox[Handle]):
     """Agents' code in local runner processes with the limits the OS gives without cgroups."""
 
     name = "subprocess"
+    runner_kind = "process"
 
     def __init__(
         self,
@@ -299,19 +300,6 @@ class SubprocessSandbox(BaseSandbox[Handle]):
     async def _apply_cpus(self, handle: Handle, cpus: float) -> None:
         # Without cgroups a quota below one core cannot be held cheaply: recorded only.
         log.debug("subprocess sandbox: cpus=%s recorded, not enforced", cpus)
-
-    def _target(self, slot: Slot[Handle]) -> StatTarget:
-        return StatTarget(
-            agent_id=slot.agent_id,
-            backend=self.name,
-            kind="process",
-            ident=slot.handle.ident if slot.handle else None,
-            status=slot.status,
-            limits=slot.limits,
-            restarts=slot.restarts,
-            oom_kills=slot.oom_kills,
-            host=self.host,
-        )
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -166,6 +166,13 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def in_flight(sandbox: MultiHostSandbox, agent_id: str) -> bool:
+    """A call of this agent is running in its container (its slot is held)."""
+    host = sandbox._placement.get(agent_id)
+    slot = host.sandbox._slots.get(agent_id) if host is not None and host.sandbox is not None else None
+    return slot is not None and slot.lock.locked() and slot.handle is not None
+
+
 def second_daemon_pid() -> int:
     return int(Path(SECOND_PIDFILE).read_text().strip())
 
@@ -315,8 +322,8 @@ async def test_a_killed_daemon_moves_its_agents_the_world_runs_on_and_it_comes_b
         async with anyio.create_task_group() as tg:
             tg.start_soon(world.run)
             with anyio.fail_after(30):
-                while world.sandbox is None:
-                    await anyio.sleep(0.01)
+                while world.sandbox is None:  # the factory opens it (real daemon I/O in threads)
+                    await anyio.lowlevel.checkpoint()
             sandbox = world.sandbox
             assert isinstance(sandbox, MultiHostSandbox), reasons
             assert FIRST in reasons[0] and second_daemon in reasons[0]
@@ -347,7 +354,9 @@ async def test_a_killed_daemon_moves_its_agents_the_world_runs_on_and_it_comes_b
             killed_at = 0.0
             async with anyio.create_task_group() as calls:
                 calls.start_soon(slow_call)
-                await anyio.sleep(0.7)
+                with anyio.fail_after(30):  # kill it once a002's call holds its sandbox there
+                    while not in_flight(world.sandbox, "a002"):
+                        await anyio.lowlevel.checkpoint()
                 os.kill(second_daemon_pid(), signal.SIGKILL)
                 restarted = True  # from here on, the daemon must be started again
                 killed_at = time.monotonic()
@@ -391,7 +400,7 @@ async def test_a_killed_daemon_moves_its_agents_the_world_runs_on_and_it_comes_b
             assert world.invoke("world", "resume").ok
             with anyio.fail_after(10):
                 while world.clock.now() <= before:
-                    await anyio.sleep(0.01)
+                    await anyio.lowlevel.checkpoint()
             assert world.running and all(world.invariants().values())
             tg.cancel_scope.cancel()
         # The world closed its sandbox: nothing of it is left on either daemon.
@@ -416,8 +425,8 @@ async def test_health_ping_finds_an_idle_lost_daemon(
         assert sandbox.host_of("x1") == SECOND
         os.kill(second_daemon_pid(), signal.SIGKILL)
         with anyio.fail_after(10):
-            while not await sandbox.check_health():
-                await anyio.sleep(0.2)
+            while not await sandbox.check_health():  # each try is a real ping of both daemons
+                await anyio.lowlevel.checkpoint()
         await sandbox._move_displaced()
         assert sandbox.host_of("x1") == FIRST
         assert [i.agent_id for i in recorder.incidents if isinstance(i, SandboxIncident)] == ["x1"]
