@@ -294,6 +294,10 @@ class Agent:
         # between two awaits, so within a slice the world stands at one instant.
         now = None
         while True:
+            # Back from an await (a slice's end, a sleep, a thaw): run any work due outside
+            # the agents (a journal commit) before this agent's turn, and any other's.
+            if now is None and world.due_at <= monotonic():
+                world.run_due()
             if self.held:
                 if self.stopped:
                     self._set_status(STOPPED)
@@ -350,10 +354,7 @@ class Agent:
             turns += 1
             if turns >= slice_actions:
                 turns = 0
-                if world.gate_due <= monotonic():
-                    await world.pass_gate()  # something outside the agents is due: let it run
-                else:
-                    await checkpoint()
+                await checkpoint()
                 now = None
 
     async def _think_slowly(self, brain) -> Action | None:

@@ -37,12 +37,13 @@ class Waiter:
     backends on an `anyio.Event`.
     """
 
-    __slots__ = ("_clock", "_signal", "_waiting", "deadline", "woken", "reason", "__weakref__")
+    __slots__ = ("_clock", "_signal", "_waiting", "_timed", "deadline", "woken", "reason", "__weakref__")
 
     def __init__(self, clock: Clock, deadline: float | None) -> None:
         self._clock = clock
         self._signal = None  # an asyncio future or an anyio Event, made when waiting starts
         self._waiting = False
+        self._timed = False  # in the clock's timer heap
         self.deadline = deadline
         self.woken = False
         self.reason: str | None = None
@@ -52,6 +53,8 @@ class Waiter:
             return
         self.woken = True
         self.reason = reason
+        if self._timed:  # woken before its deadline: its heap entry is stale now
+            self._clock._stale_timer()
         if self._waiting:  # woken before it waited: wait() returns at once, count untouched
             self._clock._runnable += 1
             signal = self._signal
@@ -91,7 +94,11 @@ class Waiter:
                 self.woken = True
                 self.reason = "cancelled"
                 clock._runnable += 1
+                if self._timed:
+                    clock._stale_timer()
             raise
+        finally:
+            self._signal = None  # a stale heap entry keeps the waiter, not its future
         return self.reason or "woken"
 
 
@@ -103,6 +110,11 @@ class Clock:
     def __init__(self, epoch: datetime = DEFAULT_EPOCH, start: float = 0.0) -> None:
         self.epoch = epoch
         self._timers: list[tuple[float, int, Waiter]] = []
+        # Entries of waiters woken before their deadline. They are dropped when they reach
+        # the top, or all at once when they are most of the heap: agents that sleep long and
+        # are woken early by events would otherwise keep thousands alive (a soak's memory,
+        # and the collector's work).
+        self._stale = 0
         self._seq = itertools.count()
         # Engine tasks not waiting on a Waiter. Only the virtual clock acts on it, but both
         # keep it so the same engine code runs under either clock.
@@ -155,20 +167,41 @@ class Clock:
 
     def _add_timer(self, waiter: Waiter) -> None:
         first = not self._timers or waiter.deadline < self._timers[0][0]
+        waiter._timed = True
         heapq.heappush(self._timers, (waiter.deadline, next(self._seq), waiter))
         if first:
             self._replan()
 
+    def _stale_timer(self) -> None:
+        self._stale += 1
+        timers = self._timers
+        if self._stale > 256 and 2 * self._stale > len(timers):
+            live = [e for e in timers if not e[2].woken]
+            for e in timers:
+                e[2]._timed = False
+            for e in live:
+                e[2]._timed = True
+            heapq.heapify(live)
+            timers[:] = live  # in place: the drivers hold no other reference, but be safe
+            self._stale = 0
+
+    def _pop(self) -> Waiter:
+        w = heapq.heappop(self._timers)[2]
+        w._timed = False
+        if w.woken:
+            self._stale -= 1
+        return w
+
     def _drop_woken(self) -> None:
         timers = self._timers
         while timers and timers[0][2].woken:
-            heapq.heappop(timers)
+            self._pop()
 
     def _fire_due(self, now: float) -> int:
         timers = self._timers
         fired = 0
         while timers and timers[0][0] <= now:
-            _, _, w = heapq.heappop(timers)
+            w = self._pop()
             if not w.woken:
                 w.wake("deadline")
                 fired += 1

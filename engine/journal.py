@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle
 import sqlite3
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +118,10 @@ class Journal:
         self._values: list[Any] = []
         self._kinds_written: set[str] = set(r[0] for r in self.db.execute("SELECT kind FROM event_kinds"))
         self._capture = StateCapture(world)
-        self._lock = anyio.Lock()
+        self._due = math.inf  # when the next commit falls due (monotonic)
+        self._last_commit = 0.0
+        self._overruns: deque[float] = deque(maxlen=30)  # due -> on disk, of recent commits
+        self._monotonic = time.monotonic  # the cadence's clock (tests replace it)
         self.commits = 0
         self.events_written = 0
         self.failed: str | None = None  # why the last commit failed, while it does
@@ -155,31 +160,37 @@ class Journal:
 
     # -- committing -----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Commit every `commit_interval` real seconds (not an engine task: it holds no clock)."""
-        world = self.world
-        interval = self.commit_interval
+        """Commit every `commit_interval` real seconds (not an engine task: it holds no clock).
+
+        Each commit is the world's due work (World.schedule_due): the first agent back in
+        its loop after the due moment runs it, or this task's timer when no agent runs.
+        The interval is a bound, not an average: a commit falls due early by the most any
+        of the last 30 took from falling due to being on disk, so it lands within
+        `interval` of the last one unless it takes longer than all of those did.
+        """
+        monotonic = self._monotonic
+        self._last_commit = monotonic()
+        self._schedule()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._checkpoints)
             try:
-                started = time.monotonic()
-                late = 0.0  # how late the last commit began after it fell due (a round of slices)
                 while True:
-                    # Agents ending a slice after the due moment wait at the world's gate, so
-                    # the commit gets the loop once the slices already under way end, not
-                    # after further rounds. It falls due early by how late the last one ran,
-                    # so commits begin about `interval` apart.
-                    due = started + interval - late
-                    world.gate_due = due
-                    await anyio.sleep(max(0.0, due - time.monotonic()))
-                    began = time.monotonic()
-                    late = min(interval, 0.5 * late + 0.5 * max(0.0, began - due))
-                    started = began
-                    try:
-                        await self.flush()
-                    finally:
-                        world.open_gate()
+                    await anyio.sleep(max(0.0, self._due - monotonic()))
+                    if monotonic() >= self._due:  # no agent has run it (that moves it on)
+                        self.world.run_due()
             finally:
-                world.open_gate()
+                self.world.schedule_due(math.inf, None)
+
+    def _schedule(self) -> None:
+        margin = min(0.5 * self.commit_interval, max(self._overruns, default=0.0))
+        self._due = self._last_commit + self.commit_interval - margin
+        self.world.schedule_due(self._due, self._commit_due)
+
+    def _commit_due(self) -> None:
+        self.commit()
+        self._last_commit = now = self._monotonic()
+        self._overruns.append(now - self._due)
+        self._schedule()
 
     async def _checkpoints(self) -> None:
         """Move the WAL into the database now and then, on a connection of its own in a
@@ -195,26 +206,30 @@ class Journal:
 
     async def flush(self) -> bool:
         """Commit everything up to now. True when it is on disk."""
-        async with self._lock:
-            # Capture on the loop (a consistent instant), write in a thread (never block it).
-            events = self._take_pending()
-            changes = self._capture.changes()
-            batch, kinds = self._encode(events)
-            t = self.world.clock.now()
-            try:
-                # Written on the loop, not in a thread: the sqlite3 module gives up the GIL
-                # around every row, and a thread taking it back from a busy loop waits a
-                # switch interval each time, so 1,000 rows took seconds. Here, a few ms.
-                self._write(batch, kinds, changes, t)
-            except (sqlite3.Error, OSError) as e:
-                self._failed(f"{type(e).__name__}: {e}", events, changes)
-                return False
-            if self.failed is not None:
-                self.failed = None
-            self.commits += 1
-            self.events_written += len(events[0])
-            self.last_commit_wall = time.monotonic()
-            return True
+        return self.commit()
+
+    def commit(self) -> bool:
+        """Commit everything up to now, without yielding: nothing else in the world runs
+        between the capture and the write, so each commit is one consistent instant.
+        True when it is on disk."""
+        events = self._take_pending()
+        changes = self._capture.changes()
+        batch, kinds = self._encode(events)
+        t = self.world.clock.now()
+        try:
+            # Written on the loop, not in a thread: the sqlite3 module gives up the GIL
+            # around every row, and a thread taking it back from a busy loop waits a
+            # switch interval each time, so 1,000 rows took seconds. Here, a few ms.
+            self._write(batch, kinds, changes, t)
+        except (sqlite3.Error, OSError) as e:
+            self._failed(f"{type(e).__name__}: {e}", events, changes)
+            return False
+        if self.failed is not None:
+            self.failed = None
+        self.commits += 1
+        self.events_written += len(events[0])
+        self.last_commit_wall = time.monotonic()
+        return True
 
     def _take_pending(self) -> tuple[list, list, list, list]:
         cols = (self._seq, self._t, self._kind, self._values)

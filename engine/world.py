@@ -77,11 +77,13 @@ class World:
         self.sandbox_stats: dict[str, SandboxStats] = {}
         self._sandboxes: dict[str, float] = {}  # agents whose sandbox is started -> its cpus
         self.journal = None  # engine.journal.Journal when the world is recorded
-        # The gate: when something outside the agents is due (a journal commit), agents that
-        # reach the end of a slice wait until it has run. asyncio runs ready tasks in order,
-        # so otherwise a timer waits behind a whole round of every runnable agent's slice.
-        self.gate_due = math.inf  # real (monotonic) time when the gate closes
-        self._gate: anyio.Event | None = None
+        # Due work: something outside the agents that must run by a real (monotonic) moment
+        # (a journal commit). The first agent back in its loop after that moment runs it on
+        # the spot: asyncio runs ready tasks in order, so the owner's timer would wait behind
+        # a turn of every runnable agent, a round of the world. The owner's timer runs it
+        # when no agent is running.
+        self.due_at = math.inf
+        self._due_work: Callable[[], None] | None = None
         self.slice_actions = config.agents_policy.slice_actions
         self.agents: dict[str, Agent] = {}
         self.live_ids: list[str] = []  # agents not stopped, in creation order
@@ -247,7 +249,7 @@ class World:
             finally:
                 clock.task_finished()
 
-        self._tg.start_soon(task)
+        self._tg.start_soon(task, name=getattr(fn, "__qualname__", None))
 
     def attach_journal(self, path, commit_interval: float = 0.1, fresh: bool = True):
         """Record this world in a SQLite journal (see engine/journal.py)."""
@@ -294,18 +296,17 @@ class World:
         self.metrics.close_window(self.clock.now(), final=True)
         scope.cancel()
 
-    async def pass_gate(self) -> None:
-        gate = self._gate
-        if gate is None:
-            gate = self._gate = anyio.Event()
-        await gate.wait()
+    def schedule_due(self, at: float, work: Callable[[], None] | None) -> None:
+        """Have `work` (synchronous, quick) run once soon after the monotonic moment `at`."""
+        self._due_work = work
+        self.due_at = math.inf if work is None else at
 
-    def open_gate(self, next_due: float = math.inf) -> None:
-        """The due work has run: release the agents at the gate; close it again at `next_due`."""
-        gate, self._gate = self._gate, None
-        self.gate_due = next_due
-        if gate is not None:
-            gate.set()
+    def run_due(self) -> None:
+        """Run the due work now (an agent found it due, or its owner's timer fired)."""
+        work, self._due_work = self._due_work, None
+        self.due_at = math.inf
+        if work is not None:
+            work()
 
     def stop(self) -> None:
         if self._tg is not None:

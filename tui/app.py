@@ -16,7 +16,6 @@ Liveness without jank:
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, Footer
 
+from engine import heap
 from engine.config import WorldConfig
 from engine.events import EVENT_KINDS
 from engine.world import World
@@ -147,8 +147,8 @@ class EcologyApp(SteeringMixin, App):
         self._header.engine_state = "running" if self.run_engine else "detached"
         self._live = True
         self.refresh_view()
-        if self.tune_gc:
-            tune_gc_for_latency()
+        if self.tune_gc:  # the app is up: out of the collector's way (engine/heap.py)
+            heap.settle()
         self.active_panel.focus_main()
         self.set_interval(self.refresh_s, self.refresh_view, name="refresh")
         if self.run_engine:
@@ -274,21 +274,6 @@ class EcologyApp(SteeringMixin, App):
             if panel.BINDINGS:
                 sections.append((f"{panel.TITLE} panel", binding_rows(panel.BINDINGS)))
         self.push_screen(HelpScreen(sections))
-
-
-def tune_gc_for_latency() -> None:
-    """Keep the garbage collector's pauses short while a big world runs.
-
-    A thousand agents make objects fast, and with CPython's default thresholds a full
-    collection (100-200 ms over the whole heap: the world, the DOM, their caches) came
-    every second or so: a keypress landing behind one waited for it. Freezing what exists
-    once the world is built and the app is up takes it out of every later collection, and
-    higher thresholds make collections rarer; the engine's objects are freed by reference
-    counting, so little waits for the cycle collector. Only `ecology` itself does this:
-    it owns the process (tests, which build many apps in one process, do not)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 50, 100)
 
 
 def run_app(config: WorldConfig, world: World | None = None,

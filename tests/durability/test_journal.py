@@ -106,3 +106,35 @@ async def test_export_writes_events_and_windows_for_pandas(tmp_path):
     header = (tmp_path / "w.events.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["seq", "t", "kind"] and "amount" in header
     assert len((tmp_path / "w.windows.jsonl").read_text().splitlines()) == len(world.metrics.windows)
+
+
+async def test_commits_fall_due_early_by_the_most_a_recent_one_overran(tmp_path):
+    # The commit interval is a bound: a commit lands within it of the last one unless it
+    # takes longer, from falling due to being on disk, than each of the last 30 did.
+    world = default_world()
+    journal = world.attach_journal(tmp_path / "w.db", commit_interval=0.1)
+    now = [0.0]
+    journal._monotonic = lambda: now[0]
+    journal._last_commit = 0.0
+    journal._schedule()
+    assert journal._due == world.due_at == pytest.approx(0.1)
+    landed = [0.0]
+
+    def commit_taking(seconds: float) -> None:
+        now[0] = journal._due + seconds  # it began at the due moment and took this long
+        assert world.due_at <= now[0]
+        world.run_due()  # what the first agent back in its loop does (or the journal's timer)
+        landed.append(now[0])
+
+    commit_taking(0.02)
+    assert journal._due == pytest.approx(0.12 + 0.1 - 0.02)  # early by the 20 ms it took
+    commit_taking(0.01)
+    commit_taking(0.02)
+    assert [round(b - a, 6) for a, b in zip(landed[1:], landed[2:])] == [0.09, 0.1]  # never over 0.1
+    commit_taking(0.3)  # a stall: the margin is capped at half the interval
+    assert journal._due == pytest.approx(landed[-1] + 0.05)
+    for _ in range(30):  # the stall leaves the window of recent commits
+        commit_taking(0.01)
+    assert journal._due == pytest.approx(landed[-1] + 0.09)
+    assert journal.commits == 34 and journal.failed is None
+    journal.close()

@@ -638,3 +638,27 @@ async def test_think_delay_takes_world_time_and_a_new_one_applies_at_the_next_tu
                                                               agent="a001", think_delay=0.5))])
     # Thinks 2 s, sleeps 1 s; the change lands during the thought that began at 6.
     assert times("a001") == [2.0, 5.0, 8.0, 9.5, 11.0]
+
+
+@pytest.mark.anyio
+async def test_work_due_outside_the_agents_runs_between_two_slices_not_after_a_round():
+    # A journal commit falls due while every agent can run. asyncio runs ready tasks in
+    # order, so a timer would get the loop only after a round of all twenty agents' slices;
+    # instead the first agent back in its loop runs the due work on the spot.
+    world = make_world([{"count": 20}])
+    for i in range(1, 21):
+        SCRIPTS[f"a{i:03d}"] = steps(*[Sleep(seconds=0.0)] * 300)
+    ran_at: list[int] = []
+
+    def commit() -> None:
+        ran_at.append(world.total_actions)
+        if len(ran_at) < 50:
+            world.schedule_due(0.0, commit)  # due again at once (the monotonic clock is past 0)
+
+    world.schedule_due(0.0, commit)
+    await run_world(world, 1.0)
+    slice_actions = world.config.agents_policy.slice_actions
+    assert len(ran_at) == 50 and ran_at[0] == 0  # before anyone's first turn
+    gaps = [b - a for a, b in zip(ran_at, ran_at[1:])]
+    assert max(gaps) <= slice_actions < 20 * slice_actions, gaps
+    assert world.due_at == float("inf")  # nothing left due

@@ -178,6 +178,25 @@ def test_waiter_is_woken_at_most_once():
     assert w.woken and w.reason == "rescue"
 
 
+def test_waiters_woken_early_do_not_pile_up_in_the_timer_heap():
+    # Agents that sleep long and are woken early by events leave stale heap entries; the
+    # clock drops them all once they are most of the heap, and keeps the live ones in order.
+    clock = VirtualClock()
+    live = [clock.waiter(1000.0 + i) for i in range(10)]
+    for w in live:
+        clock._add_timer(w)
+    for i in range(10_000):
+        w = clock.waiter(500.0 + i % 300)
+        clock._add_timer(w)
+        w.wake("event")
+    assert len(clock._timers) < 600, len(clock._timers)
+    assert clock.pending_timers == 10
+    clock.advance(1004.5)
+    assert [w.woken for w in live] == [True] * 5 + [False] * 5
+    assert all(w.reason == "deadline" for w in live[:5])
+    assert clock.next_deadline() == 1005.0 and clock._stale == 0
+
+
 def test_wall_time_is_iso8601_from_the_epoch():
     epoch = datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc)
     clock = VirtualClock(epoch=epoch)
