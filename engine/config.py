@@ -90,7 +90,7 @@ class AgentsPolicy(Strict):
 
 class MetricsConfig(Strict):
     interval: float = Field(10.0, gt=0, allow_inf_nan=False, description="world seconds per window")
-    keep: int = Field(10_000, ge=1, description="windows kept in memory")
+    keep: int = Field(1000, ge=1, description="windows kept in memory (the journal keeps every one)")
 
 
 class OracleConfig(Strict):
@@ -99,7 +99,8 @@ class OracleConfig(Strict):
     min_bid: int = Field(1, ge=1, description="smallest bid; the price when bids <= slots")
     mint_ratio: float = Field(1.0, gt=0, allow_inf_nan=False, description="scrip minted = floor(score / mint_ratio)")
     scorer: Literal["distinctiveness", "failing"] = "distinctiveness"
-    keep: int = Field(1000, ge=1, description="resolutions kept in memory")
+    keep: int = Field(100, ge=1, description="resolutions kept in memory, with every bid (the journal keeps "
+                      "every one's events)")
 
 
 class MarketConfig(Strict):

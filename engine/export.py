@@ -1,5 +1,6 @@
 """Exporting a journal for analysis (pandas or similar): events and metrics windows as
-JSON lines or CSV."""
+JSON lines or CSV. Windows come from the journalled `window_closed` events, so every window
+of the run is there, however few the world keeps in memory."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from .journal import iter_events, read_state
 
 def export_journal(path: str | Path, fmt: str = "jsonl", out: str | None = None) -> list[Path]:
     """Write PREFIX.events.{jsonl,csv} and PREFIX.windows.{jsonl,csv}; return their paths."""
-    meta, tables = read_state(path)  # refuses what is not a journal
+    read_state(path)  # refuses what is not a journal
     prefix = Path(out) if out else Path(path).with_suffix("")
-    windows = json.loads(tables["world"].get("windows", "[]"))
+    windows: list[dict] = []
     written = []
     events_path = prefix.with_name(prefix.name + f".events.{fmt}")
     windows_path = prefix.with_name(prefix.name + f".windows.{fmt}")
@@ -22,6 +23,8 @@ def export_journal(path: str | Path, fmt: str = "jsonl", out: str | None = None)
         with events_path.open("w", encoding="utf-8") as f:
             for ev in iter_events(path):
                 f.write(json.dumps(ev, default=str) + "\n")
+                if ev["kind"] == "window_closed":
+                    windows.append(ev["window"])
         with windows_path.open("w", encoding="utf-8") as f:
             for w in windows:
                 f.write(json.dumps(w) + "\n")
@@ -29,6 +32,7 @@ def export_journal(path: str | Path, fmt: str = "jsonl", out: str | None = None)
         # One table of every event: the columns are the union of all kinds' fields, so a
         # dataframe can filter by `kind`; nested values are JSON text.
         events = list(iter_events(path))
+        windows = [ev["window"] for ev in events if ev["kind"] == "window_closed"]
         columns = ["seq", "t", "kind"]
         for ev in events:
             columns += [k for k in ev if k not in columns]

@@ -361,7 +361,8 @@ class World:
         art = self.artifacts.get(artifact_id)
         if to in self.services and to != "market":
             raise Refusal(f"{to} is a service and cannot own artifacts", "invalid")
-        if art.kind == "contract" and art.content["status"] not in ("active", "defaulted"):
+        if (art.kind == "contract" and art.content["status"] not in ("active", "defaulted")
+                and not (frm == "market" and to == self.market.seller_of(artifact_id))):  # (a return is fine)
             raise Refusal(f"{art.id} is {art.content['status']}: only an accepted loan is a claim to sell", "invalid")
         self.artifacts.transfer(artifact_id, frm, to, now)
         self.bus.publish(ArtifactTransferred(now, art.id, frm, to))

@@ -104,7 +104,8 @@ class Trader(Brain):
         # 2. Buy the cheapest affordable right listed by someone else.
         kinds = ("config", "contract") if view.rate >= p.want_rate else ("rate", "config", "contract")
         wanted = [x for x in view.listings() if x.seller != view.id and x.artifact_kind in kinds
-                  and x.price <= min(p.budget, view.scrip) and x.buyer in (None, view.id)]
+                  and x.price <= min(p.budget, view.scrip) and x.buyer in (None, view.id)
+                  and (x.artifact_kind != "contract" or view.owed(x.artifact_id) > x.price)]  # a claim worth its price
         if wanted and self.rng.random() < 0.7:
             best = min(wanted, key=lambda x: (x.price, x.id))
             return Invoke("market", "buy", {"listing": best.id})

@@ -125,7 +125,7 @@ class ContractsArtifact(GenesisArtifact):
         self.world.ledger.release(HOLDER, c["principal"], c["lender"])
         c["status"] = "cancelled"
         self._log(args["contract"], c, "declined", c["principal"], now)
-        self._settle(args["contract"])
+        self._settle(args["contract"], now)
 
     @method("cancel", "Withdraw your loan offer before it is accepted.", contract="contract id")
     def cancel(self, caller: str, args: dict[str, Any], now: float) -> None:
@@ -135,7 +135,7 @@ class ContractsArtifact(GenesisArtifact):
         self.world.ledger.release(HOLDER, c["principal"], c["lender"])
         c["status"] = "cancelled"
         self._log(args["contract"], c, "cancelled", c["principal"], now)
-        self._settle(args["contract"])
+        self._settle(args["contract"], now)
 
     @method("repay", "Repay up to what you owe; the payment goes to the contract's holder.",
             contract="contract id", amount="whole scrip > 0, at most what is owed")
@@ -187,11 +187,13 @@ class ContractsArtifact(GenesisArtifact):
         record = self.credit.setdefault(debtor, {})
         record[what] = record.get(what, 0) + n
 
-    def _settle(self, contract_id: str) -> None:
-        """A contract is repaid or cancelled: past `keep_settled`, the oldest retire."""
+    def _settle(self, contract_id: str, now: float) -> None:
+        """A contract is repaid or cancelled: past `keep_settled`, the oldest retire. A
+        repaid loan is no longer a claim: if it was listed, the listing is withdrawn."""
+        market = self.world.market
+        market.withdraw(contract_id, now)
         self._settled.append(contract_id)
         keep = self.world.config.contracts.keep_settled
-        market = self.world.market
         while len(self._settled) > keep:
             old = self._settled.popleft()
             if old in market.by_artifact:  # listed for sale: it stays while the listing is open
@@ -248,7 +250,7 @@ class ContractsArtifact(GenesisArtifact):
             self._count(c["debtor"], "repaid")
             self.world.count("loan_repaid")
             self._log(contract_id, c, "repaid", c["repaid"], now, holder)
-            self._settle(contract_id)
+            self._settle(contract_id, now)
 
     # -- helpers --------------------------------------------------------------------------------------
     def _require_party(self, c: dict[str, Any], caller: str, role: str, verb: str) -> None:

@@ -118,9 +118,19 @@ class MarketArtifact(GenesisArtifact):
         listing = self._listing(args["listing"])
         if listing.seller != caller and caller != "operator":
             raise Refusal(f"{listing.id} is {listing.seller}'s listing, not {caller}'s", "not_owner")
-        world.move_artifact(listing.artifact_id, CUSTODIAN, listing.seller, now)
+        self._return(listing, now)
+
+    def withdraw(self, artifact_id: str, now: float) -> None:
+        """Close the open listing of an artifact that can no longer be sold (a loan repaid
+        while its claim was listed): it goes back to the seller, as on a cancel."""
+        listing_id = self.by_artifact.get(artifact_id)
+        if listing_id is not None:
+            self._return(self.open[listing_id], now)
+
+    def _return(self, listing: Listing, now: float) -> None:
+        self.world.move_artifact(listing.artifact_id, CUSTODIAN, listing.seller, now)
         self._close(listing, "cancelled", now, None)
-        world.bus.publish(ListingCancelled(now, listing.id, listing.seller, listing.artifact_id))
+        self.world.bus.publish(ListingCancelled(now, listing.id, listing.seller, listing.artifact_id))
 
     @method("listings", "Open listings, optionally of one artifact kind.", optional=("kind",),
             kind="artifact kind (data, code, config, rate, contract)")

@@ -92,7 +92,9 @@ async def test_a_full_journal_pauses_the_world_and_loses_nothing_committed(tmp_p
 
 
 async def test_export_writes_events_and_windows_for_pandas(tmp_path):
-    world = default_world()
+    config = load_scenario("default")
+    config = config.model_copy(update={"metrics": config.metrics.model_copy(update={"interval": 10.0, "keep": 3})})
+    world = World(config, clock=VirtualClock())
     world.attach_journal(tmp_path / "w.db")
     await world.run(120.0)
     world.journal.close()
@@ -105,7 +107,11 @@ async def test_export_writes_events_and_windows_for_pandas(tmp_path):
     assert {"seq", "t", "kind"} <= first.keys()
     header = (tmp_path / "w.events.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["seq", "t", "kind"] and "amount" in header
-    assert len((tmp_path / "w.windows.jsonl").read_text().splitlines()) == len(world.metrics.windows)
+    # Every window of the run, though the world kept only the last 3 in memory.
+    windows = [json.loads(x) for x in (tmp_path / "w.windows.jsonl").read_text().splitlines()]
+    assert [w["index"] for w in windows] == list(range(12)) and len(world.metrics.windows) == 3
+    assert windows[-3:] == [json.loads(json.dumps(w)) for w in world.metrics.windows]
+    assert len((tmp_path / "w.windows.csv").read_text().splitlines()) == 1 + 12
 
 
 async def test_commits_fall_due_early_by_the_most_a_recent_one_overran(tmp_path):

@@ -345,3 +345,56 @@ def test_a_lender_cannot_cancel_an_offer_whose_claim_it_sold():
     assert not r.ok and "only an accepted loan is a claim" in r.error
     assert economy_state(world) == before
     ok(call(world, "l001", "contracts", "cancel", {"contract": cid}))  # so the lender can still cancel it
+
+
+class Always:
+    """A random stream that always says 0.0: a brain's every "maybe" is yes."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def test_a_claim_repaid_while_listed_is_withdrawn_and_goes_back_to_its_seller():
+    # Found by the soak: claims repaid while listed lay on the market for ever (a repaid
+    # loan is no longer a claim, so not even its seller could cancel the listing), and kept
+    # their settled contracts in memory: the world grew by the hour.
+    from engine.brains import build_brain
+
+    world = loan_world()
+    cid = offer(world, principal=100, rate=0.0)
+    ok(call(world, "d001", "contracts", "accept", {"contract": cid}))
+    ok(call(world, "l001", "market", "list", {"artifact": cid, "price": 50}))
+    trader = build_brain("trader", {"budget": 100}, Always())
+    view = world.agents["h001"].view
+    view.now = world.clock.now()
+    buy = trader.decide(view)  # owed 100, asked 50: a trader buys it
+    assert (buy.target, buy.method, buy.args) == ("market", "buy", {"listing": "listing-1"})
+    events = world.bus.subscribe(["listing_cancelled"])
+    ok(call(world, "d001", "contracts", "repay", {"contract": cid, "amount": 100}))
+    assert content(world, cid)["status"] == "repaid"
+    assert not world.market.open and not world.market.by_artifact
+    assert world.market.closed[-1].status == "cancelled"
+    assert world.artifacts.by_id[cid].owner == "l001"
+    assert [(e.listing_id, e.seller) for e in events.drain()] == [("listing-1", "l001")]
+    assert world.ledger.scrip["l001"] == 2000 - 100 + 100  # the repayment went to the seller
+    assert all_true(world.invariants())
+
+
+def test_a_trader_buys_a_defaulted_claim_only_for_less_than_is_owed():
+    from engine.brains import build_brain
+
+    world = loan_world(debtor=0)
+    cid = offer(world, principal=100, rate=0.0, due_in=60.0)
+    ok(call(world, "d001", "contracts", "accept", {"contract": cid}))
+    ok(call(world, "d001", "ledger", "transfer", {"to": "h001", "amount": 60}))  # keeps 40
+    world.clock.advance(61.0)
+    world.contracts.collect(cid, world.clock.now())  # collects 40; 60 outstanding
+    assert content(world, cid)["status"] == "defaulted"
+    trader = build_brain("trader", {"budget": 100}, Always())
+    view = world.agents["h001"].view
+    for price, buys in ((70, False), (60, False), (59, True)):
+        listing = ok(call(world, "l001", "market", "list", {"artifact": cid, "price": price}))["listing"]
+        view.now = world.clock.now()
+        action = trader.decide(view)
+        assert (getattr(action, "method", None) == "buy") is buys, (price, action)
+        ok(call(world, "l001", "market", "cancel", {"listing": listing}))
