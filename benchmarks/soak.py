@@ -84,7 +84,7 @@ async def soak(agents: int, hours: float, journal_path: Path) -> int:
                 if world.paused:
                     world.invoke("world", "resume")
                 print(f"  hour {hour}: t={world.clock.now():,.0f}s actions {world.total_actions:,} "
-                      f"rss {rss[-1][1]:.0f} MB windows broken {len(broken)} journal {journal.commits} commits "
+                      f"rss {rss[-1][1]:.1f} MB windows broken {len(broken)} journal {journal.commits} commits "
                       f"wall {time.monotonic() - started:,.0f}s", flush=True)
                 if hour >= hours:
                     break
@@ -101,7 +101,7 @@ async def soak(agents: int, hours: float, journal_path: Path) -> int:
     failures = sum(a.total_failures for a in world.agents.values())
     print(f"done: {world.total_actions:,} actions, {failures:,} brain failures, "
           f"{len(world.metrics.windows)} windows kept, invariants now {all(inv.values())}, "
-          f"windows broken {len(broken)}, RSS after warm-up (hour 2) -> end {base:.0f} -> {rss[-1][1]:.0f} MB "
+          f"windows broken {len(broken)}, RSS after warm-up (hour 2) -> end {base:.1f} -> {rss[-1][1]:.1f} MB "
           f"({100 * growth:+.1f}%; from hour 1 {100 * growth_h1:+.1f}%), wall {time.monotonic() - started:,.0f}s")
     journal.close()
     return 0 if not broken and all(inv.values()) and growth < 0.10 else 1

@@ -182,7 +182,7 @@ class Clock:
             for e in live:
                 e[2]._timed = True
             heapq.heapify(live)
-            timers[:] = live  # in place: the drivers hold no other reference, but be safe
+            timers[:] = live  # in place: a caller may be holding the list
             self._stale = 0
 
     def _pop(self) -> Waiter:

@@ -8,7 +8,8 @@ every 100 ms costs little. `restore(world, tables)` puts the rows back into a fr
 
 What is deliberately not kept: a brain's private memory and random stream (brains are
 rebuilt from their config, reseeded, and recover from what they observe), sandboxes
-(restarted lazily on the next code run), and the stats of the last seconds.
+(restarted lazily on the next code run), and the stats of the last seconds. The oracle's
+scorer memory is kept: a resumed world scores (and so mints) as the running one would.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class StateCapture:
         self._sig: dict[str, dict[str, Any]] = {t: {} for t in (*TABLES, "balances")}
         self._counters_every = counters_every
         self._n = 0
+        self._scorer_mark: int | None = None
 
     def changes(self) -> dict[str, dict[str, Any]]:
         """{table: {key: row, or None for a deleted row}} since the last call: JSON text for
@@ -148,6 +150,12 @@ class StateCapture:
         if windows and sig_window(self._sig["world"]) != windows[-1]["index"]:
             self._sig["world"]["last_window"] = windows[-1]["index"]
             out["world"]["windows"] = _dumps(list(windows)[-200:])
+        # The oracle's scorer remembers what it scored (duplicates score 0 for ever): written
+        # when that changes, once a resolution, not compared at every commit.
+        scorer = world.oracle.scorer
+        if hasattr(scorer, "memory") and scorer.memory_mark() != self._scorer_mark:
+            self._scorer_mark = scorer.memory_mark()
+            out["services"]["scorer"] = _dumps(scorer.memory())
         for table, rows in (("services", services_rows(world)), ("world", world_rows(world))):
             sig = self._sig[table]
             for key, row in rows.items():
@@ -214,6 +222,8 @@ def restore(world: World, tables: dict[str, dict[str, Any]]) -> None:
     oracle.minted_total = s["oracle"]["minted_total"]
     oracle._bid_ids = s["oracle"]["bid_ids"]
     oracle.resolutions.extend(s["oracle"]["resolutions"])
+    if "scorer" in s and hasattr(oracle.scorer, "remember"):
+        oracle.scorer.remember(s["scorer"])
     market = world.market
     for x in s["market"]["open"]:
         listing = Listing(*x)

@@ -44,6 +44,10 @@ async def test_flush_records_events_and_state_and_resume_rebuilds_it(tmp_path):
     assert {a: (x.owner, x.version) for a, x in again.artifacts.by_id.items()} == {
         a: (x.owner, x.version) for a, x in world.artifacts.by_id.items()}
     assert set(again.oracle.bids) == set(world.oracle.bids)
+    # The scorer remembers what it scored: a duplicate still scores 0 after the resume.
+    scored = world.oracle.scorer.memory()
+    assert scored["seen"] and again.oracle.scorer.memory() == scored
+    assert again.oracle.scorer._recent == world.oracle.scorer._recent
     assert set(again.market.open) == set(world.market.open)
     assert {a.id: a.config_artifact.content for a in again.agents.values()} == {
         a.id: a.config_artifact.content for a in world.agents.values()}
