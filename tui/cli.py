@@ -176,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         except (ConfigError, ValueError) as e:
             print(f"ecology: error: {e}", file=sys.stderr)
             return 2
-        from engine import heap
+        if argv is None:  # run as the `ecology` command, not called (tests): the process is ours
+            from engine import heap
 
-        heap.settle()  # this process runs one world, for long: out of the collector's way
+            heap.settle()  # it runs one world, for long: out of the collector's way
         return main_headless(world, args.duration, args.report)
     if args.command == "run" and (args.duration or args.report):
         parser.error("--duration and --report need --headless")
