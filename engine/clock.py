@@ -176,11 +176,12 @@ class Clock:
         self._stale += 1
         timers = self._timers
         if self._stale > 256 and 2 * self._stale > len(timers):
-            live = [e for e in timers if not e[2].woken]
+            live = []
             for e in timers:
-                e[2]._timed = False
-            for e in live:
-                e[2]._timed = True
+                if e[2].woken:
+                    e[2]._timed = False
+                else:
+                    live.append(e)
             heapq.heapify(live)
             timers[:] = live  # in place: a caller may be holding the list
             self._stale = 0
