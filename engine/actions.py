@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar
 
+from .bounds import shown
+
 
 class Action:
     __slots__ = ()
@@ -70,7 +72,9 @@ class Invoke(Action):
         self.args = {} if args is None else args
 
     def describe(self) -> str:
-        return f"invoke {self.target}.{self.method}"
+        if type(self.target) is str and type(self.method) is str:
+            return f"invoke {self.target}.{self.method}"
+        return f"invoke {shown(self.target)}.{shown(self.method)}"  # a hostile target, quoted
 
 
 class Sleep(Action):
@@ -99,25 +103,33 @@ class Sleep(Action):
 
     def describe(self) -> str:
         if self.until_event:
-            return "sleep until " + "|".join(self.until_event)
+            kinds = self.until_event
+            if type(kinds) is tuple and all(type(k) is str for k in kinds):
+                return "sleep until " + "|".join(kinds)
+            return f"sleep until {shown(kinds)}"
         if self.until is not None:
             return "sleep until condition"
-        return f"sleep {self.seconds:g}s"
+        if type(self.seconds) in (int, float):
+            return f"sleep {self.seconds:g}s"
+        return f"sleep {shown(self.seconds)}"  # a bad duration, described for its refusal
 
 
 NOOP = Noop()
 
 
 class Result:
-    """What an action gave: a value, or a refusal with its reason."""
+    """What an action gave: a value, or a refusal with its reason (and, when the refusal is
+    about one argument, that argument's name in `arg`)."""
 
-    __slots__ = ("ok", "value", "error", "code")
+    __slots__ = ("ok", "value", "error", "code", "arg")
 
-    def __init__(self, ok: bool, value: Any = None, error: str | None = None, code: str | None = None) -> None:
+    def __init__(self, ok: bool, value: Any = None, error: str | None = None, code: str | None = None,
+                 arg: str | None = None) -> None:
         self.ok = ok
         self.value = value
         self.error = error
         self.code = code
+        self.arg = arg
 
     def __repr__(self) -> str:
         if self.ok:

@@ -73,6 +73,7 @@ class ArtifactStore:
         return [a for a in self.by_id.values() if a.owner == owner]
 
     def new_id(self, kind: str) -> str:
+        self._ledger.undo.attrs(self, "_counter")
         while True:
             self._counter += 1
             candidate = f"{kind}-{self._counter}"
@@ -104,6 +105,7 @@ class ArtifactStore:
         if charge_disk:
             self._ledger.use_disk(owner, size)
         art = Artifact(artifact_id, kind, owner, content, now, now, size, meta=meta or {}, charged=charge_disk)
+        self._ledger.undo.item(self.by_id, artifact_id)
         self.by_id[artifact_id] = art
         return art
 
@@ -124,6 +126,7 @@ class ArtifactStore:
             raise Refusal(f"content too large: {size} bytes (max {MAX_CONTENT})", "invalid")
         if art.charged:
             self._ledger.use_disk(art.owner, size - art.size)
+        self._ledger.undo.attrs(art, "content", "size", "updated", "version")
         art.content = content
         art.size = size
         art.updated = now
@@ -135,6 +138,7 @@ class ArtifactStore:
         self.check_owner(art, principal, "delete")
         if art.kind not in WRITABLE_KINDS:
             raise Refusal(f"{art.id} is a {art.kind} artifact and cannot be deleted", "invalid")
+        self._ledger.undo.item(self.by_id, artifact_id)
         del self.by_id[artifact_id]
         if art.charged:
             self._ledger.use_disk(art.owner, -art.size)
@@ -152,6 +156,7 @@ class ArtifactStore:
         if art.charged:
             self._ledger.use_disk(to, art.size)  # refuses first if the receiver has no room
             self._ledger.use_disk(frm, -art.size)
+        self._ledger.undo.attrs(art, "owner", "updated")
         art.owner = to
         art.updated = now
         return art

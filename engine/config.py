@@ -3,6 +3,12 @@
 `load_world(path)` reads a file; `load_scenario(name)` reads one of the worlds embedded in
 the package (`engine/worlds/*.toml`, the default world among them). Every error is a
 `ConfigError` whose message names the file, the field and the problem.
+
+Numbers keep the same bounds as the genesis methods' arguments (`engine.bounds`). The
+oracle's `mint_ratio` and the loans' `max_rate_per_day` are money figures, used as the
+decimal the file wrote: a file's floats are read with their text, and a ratio whose text a
+float cannot carry exactly (more than 15 significant digits) is refused, so the engine's
+exact value (`engine.bounds.written`) is always the text's, here and after a resume.
 """
 
 from __future__ import annotations
@@ -10,17 +16,59 @@ from __future__ import annotations
 import math
 import tomllib
 from datetime import datetime, timezone
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import bounds as b
 from .errors import Refusal
 
 
 class ConfigError(ValueError):
     """A world file is wrong; the message says where and how."""
+
+
+class Written(float):
+    """A float read from a world file, with the text it was written as."""
+
+    text: str
+
+
+def _read_float(text: str) -> Written:
+    value = Written(text.replace("_", ""))
+    value.text = text
+    return value
+
+
+def _loads(text: str) -> dict[str, Any]:
+    return tomllib.loads(text, parse_float=_read_float)
+
+
+def bounded(bound: b.Bound, default: Any, **kw: Any) -> Any:
+    """A pydantic field with a bound from `engine.bounds` (the same as the methods')."""
+    low, high = bound.limits()
+    limits: dict[str, Any] = {}
+    cast = int if bound.kind == "scrip" else float
+    if low is not None:
+        limits["gt" if bound.low_open else "ge"] = cast(low)
+    if high is not None:
+        limits["lt" if bound.high_open else "le"] = cast(high)
+    if bound.kind != "scrip":
+        limits["allow_inf_nan"] = False
+    return Field(default, **limits, **kw)
+
+
+def exact_decimal(value: Any) -> Any:
+    """A money figure's text must be what its float holds (see the module docstring)."""
+    text = getattr(value, "text", None)
+    if text is not None and math.isfinite(value):
+        if Fraction(text.replace("_", "")) != b.written(float(value)):
+            raise ValueError(f"{text} has more digits than a world file can give exactly (at most 15 significant "
+                             "digits)")
+    return value
 
 
 class Strict(BaseModel):
@@ -29,7 +77,7 @@ class Strict(BaseModel):
 
 
 class ClockConfig(Strict):
-    speed: float = Field(1.0, gt=0, lt=1e6, description="world seconds per real second")
+    speed: float = bounded(b.SPEED, 1.0, description="world seconds per real second")
     virtual: bool = Field(False, description="jump to the next wake-up when all agents wait")
     epoch: datetime = Field(datetime(2026, 1, 1, tzinfo=timezone.utc), description="wall time at world start")
 
@@ -40,12 +88,11 @@ class ClockConfig(Strict):
 
 
 class ComputeConfig(Strict):
-    total_rate: float | None = Field(
-        None, gt=0, allow_inf_nan=False,
-        description="sum of all compute rates; the operator's reserve gets what agents don't",
+    total_rate: float | None = bounded(
+        b.RATE, None, description="sum of all compute rates; the operator's reserve gets what agents don't",
     )
-    default_capacity: float = Field(20.0, ge=0, allow_inf_nan=False)
-    max_debt: float | None = Field(None, ge=0, allow_inf_nan=False)
+    default_capacity: float = bounded(b.CAPACITY, 20.0)
+    max_debt: float | None = bounded(b.CAPACITY, None)
     compute_per_cpu: float = Field(10.0, gt=0, description="compute units/s that equal one CPU core")
 
 
@@ -53,20 +100,22 @@ class CostsConfig(Strict):
     """Compute cost of each action; `"service.method"` keys price genesis methods."""
 
     model_config = ConfigDict(extra="allow", strict=True)
-    noop: float = Field(0.1, ge=0, allow_inf_nan=False)
-    read: float = Field(0.2, ge=0, allow_inf_nan=False)
-    write: float = Field(1.0, ge=0, allow_inf_nan=False)
-    delete: float = Field(0.2, ge=0, allow_inf_nan=False)
-    sleep: float = Field(0.0, ge=0, allow_inf_nan=False)
-    invoke: float = Field(0.5, ge=0, allow_inf_nan=False)
+    noop: float = bounded(b.CAPACITY, 0.1)
+    read: float = bounded(b.CAPACITY, 0.2)
+    write: float = bounded(b.CAPACITY, 1.0)
+    delete: float = bounded(b.CAPACITY, 0.2)
+    sleep: float = bounded(b.CAPACITY, 0.0)
+    invoke: float = bounded(b.CAPACITY, 0.5)
 
     @model_validator(mode="after")
     def _methods(self) -> CostsConfig:
         for key, value in (self.model_extra or {}).items():
             if "." not in key:
                 raise ValueError(f"unknown cost {key!r}: use an action name or 'service.method'")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"cost {key!r} must be a number >= 0, got {value!r}")
+            try:
+                b.CAPACITY.check(float(value) if type(value) is Written else value, f"cost {key!r}")
+            except Refusal as r:
+                raise ValueError(r.reason) from None
         return self
 
     def table(self) -> dict[str, float]:
@@ -74,31 +123,34 @@ class CostsConfig(Strict):
 
 
 class OperatorConfig(Strict):
-    scrip: int = Field(1000, ge=0)
-    rate: float = Field(0.0, ge=0, allow_inf_nan=False, description="reserve rate when total_rate is unset")
-    capacity: float = Field(100.0, ge=0, allow_inf_nan=False)
+    scrip: int = bounded(b.PRICE, 1000)
+    rate: float = bounded(b.RATE_OR_ZERO, 0.0, description="reserve rate when total_rate is unset")
+    capacity: float = bounded(b.CAPACITY, 100.0)
     disk_quota: int = Field(10_000_000, ge=0)
 
 
 class AgentsPolicy(Strict):
     max_failures: int = Field(5, ge=1, description="consecutive brain failures before crashed")
-    backoff_base: float = Field(1.0, gt=0)
-    backoff_max: float = Field(60.0, gt=0)
+    backoff_base: float = bounded(b.real(0, b.MAX_SECONDS, low_open=True), 1.0)
+    backoff_max: float = bounded(b.real(0, b.MAX_SECONDS, low_open=True), 60.0)
     disk_quota: int = Field(1_000_000, ge=0)
     slice_actions: int = Field(32, ge=1, le=10_000, description="turns between yields")
 
 
 class MetricsConfig(Strict):
-    interval: float = Field(10.0, gt=0, allow_inf_nan=False, description="world seconds per window")
+    interval: float = bounded(b.real(0, b.MAX_SECONDS, low_open=True), 10.0, description="world seconds per window")
     keep: int = Field(1000, ge=1, description="windows kept in memory (the journal keeps every one)")
 
 
 class OracleConfig(Strict):
-    resolution_interval: float = Field(60.0, gt=0, allow_inf_nan=False, description="seconds between resolutions")
+    resolution_interval: float = bounded(b.real(0, b.MAX_SECONDS, low_open=True), 60.0,
+                                         description="seconds between resolutions")
     slots: int = Field(1, ge=1, le=1000, description="winners per resolution (k)")
-    min_bid: int = Field(1, ge=1, description="smallest bid; the price when bids <= slots")
-    mint_ratio: float = Field(1.0, gt=0, allow_inf_nan=False, description="scrip minted = floor(score / mint_ratio)")
+    min_bid: int = bounded(b.SCRIP, 1, description="smallest bid; the price when bids <= slots")
+    mint_ratio: float = bounded(b.exact(0, b.MAX_MINT_RATIO, low_open=True), 1.0,
+                                description="scrip minted = floor(score / mint_ratio), exactly")
     scorer: Literal["distinctiveness", "failing"] = "distinctiveness"
+    _exact_ratio = field_validator("mint_ratio", mode="before")(exact_decimal)
     keep: int = Field(100, ge=1, description="resolutions kept in memory, with every bid (the journal keeps "
                       "every one's events)")
 
@@ -108,7 +160,9 @@ class MarketConfig(Strict):
 
 
 class ContractsConfig(Strict):
-    max_rate_per_day: float = Field(10.0, ge=0, allow_inf_nan=False, description="highest simple interest per day")
+    max_rate_per_day: float = bounded(b.exact(0, b.MAX_RATE_PER_DAY), 10.0,
+                                      description="highest simple interest per day")
+    _exact_rate = field_validator("max_rate_per_day", mode="before")(exact_decimal)
     keep_settled: int = Field(1000, ge=0, description="repaid or cancelled contracts kept in memory "
                               "(older ones retire; the journal keeps their history)")
 
@@ -141,10 +195,10 @@ class SandboxConfig(Strict):
 class AgentGroup(Strict):
     brain: str
     count: int = Field(1, ge=0, le=1_000_000)
-    scrip: int = Field(0, ge=0)
-    rate: float = Field(1.0, ge=0, allow_inf_nan=False)
-    capacity: float | None = Field(None, ge=0, allow_inf_nan=False)
-    think_delay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    scrip: int = bounded(b.PRICE, 0)
+    rate: float = bounded(b.RATE_OR_ZERO, 1.0)
+    capacity: float | None = bounded(b.CAPACITY, None)
+    think_delay: float = bounded(b.THINK_DELAY, 0.0)
     params: dict[str, Any] = Field(default_factory=dict)
     prefix: str = Field("a", pattern=r"^[a-z][a-z0-9_-]{0,15}$")
 
@@ -253,7 +307,7 @@ def load_world(path: str | Path) -> WorldConfig:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
     try:
-        data = tomllib.loads(text)
+        data = _loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     return parse_world(data, source=str(path))
@@ -267,4 +321,4 @@ def load_scenario(name: str) -> WorldConfig:
     if name not in scenario_names():
         raise ConfigError(f"unknown scenario {name!r}; known: {', '.join(scenario_names())}")
     text = resources.files("engine.worlds").joinpath(f"{name}.toml").read_text(encoding="utf-8")
-    return parse_world(tomllib.loads(text), source=f"scenario {name}")
+    return parse_world(_loads(text), source=f"scenario {name}")

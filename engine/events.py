@@ -275,6 +275,21 @@ class LoanEvent(Event):
     status: str
 
 
+@_event("engine_error", target="principal")
+@dataclass(slots=True)
+class EngineError(Event):
+    """A genesis method raised: a bug in the engine, not the caller's fault. The call's
+    changes were put back (`undone` of them) and the caller was refused; `broken` names any
+    invariant false afterwards (empty when all hold)."""
+
+    principal: str
+    method: str  # "target.method"
+    args: str  # the arguments as given, clipped
+    error: str  # "TypeError: ..."
+    undone: int
+    broken: list[str] = field(default_factory=list)
+
+
 class Subscription:
     """A bounded, coalescing mailbox of events for one reader."""
 
@@ -344,8 +359,27 @@ class EventBus:
         self._wakers: dict[str, dict[str | None, list[Any]]] = {}
         self._hooks: list[Callable[[Event], None]] = []
         self._fanout: dict[str, tuple[tuple, tuple]] = {}
+        self._held: list[Event] | None = None
+
+    def hold(self) -> None:
+        """Keep events back (while a genesis call runs) until `release` or `drop`."""
+        self._held = []
+
+    def release(self) -> None:
+        """Publish the events kept back: the call they describe stands."""
+        held, self._held = self._held, None
+        if held:
+            for ev in held:
+                self.publish(ev)
+
+    def drop(self) -> None:
+        """Forget the events kept back: the call they describe was undone."""
+        self._held = None
 
     def publish(self, ev: Event) -> None:
+        if self._held is not None:
+            self._held.append(ev)
+            return
         self.seq += 1
         ev.seq = self.seq
         self.recent.append(ev)

@@ -15,23 +15,24 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+from .bounds import CAPACITY, COMPUTE, MAX_SCRIP, RATE, SCRIP, real, shown, written
 from .bucket import TokenBucket
 from .errors import Refusal
+from .undo import Undo
 
 MICRO = 1_000_000  # rate micro-units per compute unit/s
 
 
-def to_micro(rate: float) -> int:
-    return round(rate * MICRO)
+def to_micro(rate: int | float) -> int:
+    """A rate in whole micro-units: the decimal written, times 10^6, rounded half to even,
+    computed exactly (`0.0000015` is 2 micro-units, not the 1 that `round(x * 1e6)` of
+    the float gives). The caller has bounded it, so the result is at most 10^15."""
+    return round(written(rate) * MICRO)
 
 
 def check_scrip(amount: object, what: str = "amount") -> int:
-    """An amount of scrip: a positive integer (bools and floats refused)."""
-    if type(amount) is not int:
-        raise Refusal(f"{what} must be a whole number of scrip, got {amount!r}", "invalid")
-    if amount <= 0:
-        raise Refusal(f"{what} must be positive, got {amount}", "invalid")
-    return amount
+    """An amount of scrip: a whole number in [1, 2^53-1] (bools and floats refused)."""
+    return SCRIP.check(amount, what)
 
 
 def is_number(value: object) -> bool:
@@ -41,22 +42,21 @@ def is_number(value: object) -> bool:
 
 def check_number(value: object, what: str, low: float = 0.0, high: float = math.inf, *, above: bool = False) -> float:
     """A finite number in [low, high] (or (low, high] with `above`), else a refusal naming it."""
-    if not is_number(value) or (value <= low if above else value < low) or value > high:
-        if high != math.inf:
-            bounds = f"in {'(' if above else '['}{low:g}, {high:g}]"
-        else:
-            bounds = f"{'>' if above else '>='} {low:g}"
-        raise Refusal(f"{what} must be a number {bounds}, got {value!r}", "invalid")
-    return float(value)
+    return real(low, None if high == math.inf else high, low_open=above).check(value, what)
 
 
 def check_quantity(amount: object, what: str = "amount") -> float:
-    """A positive finite quantity of compute or rate."""
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
-        raise Refusal(f"{what} must be a number, got {amount!r}", "invalid")
-    if not math.isfinite(amount) or amount <= 0:
-        raise Refusal(f"{what} must be a positive finite number, got {amount!r}", "invalid")
-    return float(amount)
+    """A positive quantity of compute, at most 10^12."""
+    return COMPUTE.check(amount, what)
+
+
+def check_rate(amount: object, what: str = "amount") -> int:
+    """A positive rate (units/s, at most 10^9) in whole micro-units, at least one."""
+    rate = RATE.check(amount, what)
+    micro = to_micro(rate)
+    if micro <= 0:
+        raise Refusal(f"{what} {amount!r} is below the smallest unit of rate (1e-6)", "invalid", what)
+    return micro
 
 
 class Ledger:
@@ -77,6 +77,14 @@ class Ledger:
         # principal -> callback(principal) when its holdings change (sleeping predicates,
         # frozen agents waiting for a rescue). Checked with one dict lookup per move.
         self.watchers: dict[str, Callable[[str], None]] = {}
+        # Open while a genesis call runs: every change below records the old value first,
+        # so the waist can put back a call that fails half-way (see engine/undo.py).
+        self.undo = Undo()
+
+    def _keep_bucket(self, principal: str) -> None:
+        """Before a bucket changes (accrual included) while a call's undo log is open."""
+        if self.undo.on:
+            self.undo.attrs(self.buckets[principal], "balance", "last_update", "rate", "capacity")
 
     # -- accounts ---------------------------------------------------------------------------
     def open_account(
@@ -97,9 +105,16 @@ class Ledger:
             raise Refusal(f"principal {principal!r} already exists", "exists")
         if type(scrip) is not int or scrip < 0:
             raise Refusal(f"scrip must be a whole number >= 0, got {scrip!r}", "invalid")
+        micro = to_micro(rate)
+        bucket = TokenBucket(micro / MICRO, capacity, now, balance)
+        undo = self.undo
+        if undo.on:
+            for table in (self.scrip, self.rate_micro, self.buckets, self.disk_quota, self.disk_used):
+                undo.item(table, principal)
+            undo.attrs(self, "initial_scrip")
         self.scrip[principal] = scrip
-        self.rate_micro[principal] = to_micro(rate)
-        self.buckets[principal] = TokenBucket(self.rate_micro[principal] / MICRO, capacity, now, balance)
+        self.rate_micro[principal] = micro
+        self.buckets[principal] = bucket
         self.disk_quota[principal] = disk_quota
         self.disk_used[principal] = 0
         if initial:
@@ -110,7 +125,7 @@ class Ledger:
 
     def require(self, principal: object, what: str = "principal") -> str:
         if not isinstance(principal, str) or principal not in self.scrip:
-            raise Refusal(f"unknown {what} {principal!r}", "unknown")
+            raise Refusal(f"unknown {what} {shown(principal)}", "unknown", what)
         return principal
 
     def _notify(self, principal: str) -> None:
@@ -120,16 +135,20 @@ class Ledger:
 
     # -- scrip ------------------------------------------------------------------------------
     def transfer_scrip(self, frm: str, to: str, amount: object) -> int:
-        if type(amount) is not int or amount <= 0:
+        if type(amount) is not int or amount <= 0 or amount > MAX_SCRIP:
             check_scrip(amount)  # raises with the precise reason
         scrip = self.scrip
         if type(to) is not str or to not in scrip:
-            raise Refusal(f"unknown recipient {to!r}", "unknown")
+            raise Refusal(f"unknown recipient {shown(to)}", "unknown", "to")
         if frm == to:
-            raise Refusal("cannot transfer to yourself", "invalid")
+            raise Refusal("cannot transfer to yourself", "invalid", "to")
         balance = scrip[frm]
         if balance < amount:
-            raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient")
+            raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient", "amount")
+        undo = self.undo
+        if undo.on:
+            undo.item(scrip, frm)
+            undo.item(scrip, to)
         scrip[frm] = balance - amount
         scrip[to] += amount
         if to in self.watchers:
@@ -141,7 +160,9 @@ class Ledger:
         amount = check_scrip(amount)
         balance = self.scrip[principal]
         if balance < amount:
-            raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient")
+            raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient", "amount")
+        self.undo.item(self.scrip, principal)
+        self.undo.item(self.held, holder)
         self.scrip[principal] = balance - amount
         self.held[holder] = self.held.get(holder, 0) + amount
         return amount
@@ -155,6 +176,8 @@ class Ledger:
         if self.held.get(holder, 0) < amount:
             raise Refusal(f"{holder} holds only {self.held.get(holder, 0)}, cannot release {amount}", "insufficient")
         self.require(to, "recipient")
+        self.undo.item(self.held, holder)
+        self.undo.item(self.scrip, to)
         self.held[holder] -= amount
         self.scrip[to] += amount
         self._notify(to)
@@ -163,6 +186,8 @@ class Ledger:
         if type(amount) is not int or amount < 0:
             raise Refusal(f"mint amount must be a whole number >= 0, got {amount!r}", "invalid")
         self.require(to, "recipient")
+        self.undo.item(self.scrip, to)
+        self.undo.attrs(self, "minted")
         self.scrip[to] += amount
         self.minted += amount
         self._notify(to)
@@ -177,53 +202,70 @@ class Ledger:
         amount = check_quantity(amount)
         self.require(to, "recipient")
         if frm == to:
-            raise Refusal("cannot transfer compute to yourself", "invalid")
+            raise Refusal("cannot transfer compute to yourself", "invalid", "to")
         src = self.buckets[frm]
-        have = src.accrue(now)
+        have = src.peek(now)
         if have < amount:
-            raise Refusal(f"insufficient compute: have {max(have, 0.0):.3f}, need {amount:.3f}", "insufficient")
+            raise Refusal(f"insufficient compute: have {max(have, 0.0):.3f}, need {amount:.3f}", "insufficient",
+                          "amount")
+        self._keep_bucket(frm)
+        self._keep_bucket(to)
+        src.accrue(now)
         credited = self.buckets[to].credit(amount, now)
         src.balance -= credited
         self._notify(to)
         return credited
 
     def transfer_rate(self, frm: str, to: str, amount: object, now: float) -> float:
-        amount = check_quantity(amount)
+        """Move rate (units/s) from one principal to another; returns the rate moved."""
+        micro = check_rate(amount)
+        self.move_rate(frm, to, micro, now)
+        return micro / MICRO
+
+    def move_rate(self, frm: str, to: str, micro: int, now: float) -> None:
+        """Move `micro` micro-units of free rate (not backing slices), or refuse."""
         self.require(to, "recipient")
         if frm == to:
-            raise Refusal("cannot transfer rate to yourself", "invalid")
-        micro = to_micro(amount)
-        if micro <= 0:
-            raise Refusal(f"rate amount {amount!r} is below the smallest unit (1e-6)", "invalid")
+            raise Refusal("cannot transfer rate to yourself", "invalid", "to")
         have = self.rate_micro[frm] - self.sliced_micro.get(frm, 0)
         if have < micro:
             backing = " (the rest backs rate slices you own)" if self.sliced_micro.get(frm) else ""
-            raise Refusal(f"insufficient rate: have {have / MICRO:g}{backing}, need {micro / MICRO:g}", "insufficient")
+            raise Refusal(f"insufficient rate: have {have / MICRO:g}{backing}, need {micro / MICRO:g}",
+                          "insufficient", "amount")
         self._move_rate(frm, to, micro, now)
-        return micro / MICRO
 
     def slice_rate(self, principal: str, amount: object) -> int:
         """Set aside rate to back a new slice the principal owns; returns micro-units."""
-        amount = check_quantity(amount)
+        amount = RATE.check(amount, "amount")
         micro = to_micro(amount)
         free = self.rate_micro[principal] - self.sliced_micro.get(principal, 0)
         if micro <= 0 or micro > free:
-            raise Refusal(f"cannot slice {amount:g}: {free / MICRO:g} rate is free to slice", "insufficient")
+            raise Refusal(f"cannot slice {amount:g}: {free / MICRO:g} rate is free to slice", "insufficient", "amount")
+        self.undo.item(self.sliced_micro, principal)
         self.sliced_micro[principal] = self.sliced_micro.get(principal, 0) + micro
         return micro
 
     def unslice_rate(self, principal: str, micro: int) -> None:
+        self.undo.item(self.sliced_micro, principal)
         self.sliced_micro[principal] -= micro
 
     def move_slice(self, frm: str, to: str, micro: int, now: float) -> None:
         """Move the rate backing a rate-slice artifact with the artifact (rights service)."""
         if self.sliced_micro.get(frm, 0) < micro or self.rate_micro[frm] < micro:
             raise Refusal(f"{frm} does not back a slice of {micro / MICRO:g}", "invalid")
+        self.undo.item(self.sliced_micro, frm)
+        self.undo.item(self.sliced_micro, to)
         self.sliced_micro[frm] -= micro
         self.sliced_micro[to] = self.sliced_micro.get(to, 0) + micro
         self._move_rate(frm, to, micro, now)
 
     def _move_rate(self, frm: str, to: str, micro: int, now: float) -> None:
+        undo = self.undo
+        if undo.on:
+            undo.item(self.rate_micro, frm)
+            undo.item(self.rate_micro, to)
+            self._keep_bucket(frm)
+            self._keep_bucket(to)
         have = self.rate_micro[frm]
         self.rate_micro[frm] = have - micro
         self.rate_micro[to] += micro
@@ -234,7 +276,9 @@ class Ledger:
         self._notify(to)
 
     def set_capacity(self, principal: str, capacity: object, now: float) -> None:
-        self.buckets[principal].set_capacity(check_number(capacity, "capacity"), now)
+        capacity = CAPACITY.check(capacity, "capacity")
+        self._keep_bucket(principal)
+        self.buckets[principal].set_capacity(capacity, now)
         self._notify(principal)
 
     # -- disk and LLM budget ---------------------------------------------------------------
@@ -244,6 +288,7 @@ class Ledger:
         quota = self.disk_quota[principal]
         if delta > 0 and used > quota:
             raise Refusal(f"disk quota exceeded: {used} of {quota} bytes", "quota")
+        self.undo.item(self.disk_used, principal)
         self.disk_used[principal] = max(0, used)
 
     def spend_llm(self, dollars: float) -> None:
@@ -251,6 +296,7 @@ class Ledger:
             raise Refusal(f"LLM cost must be >= 0, got {dollars!r}", "invalid")
         if self.llm_spent + dollars > self.llm_budget + 1e-12:
             raise Refusal(f"LLM budget exhausted: {self.llm_spent:.4f} of {self.llm_budget:.4f} spent", "budget")
+        self.undo.attrs(self, "llm_spent")
         self.llm_spent += dollars
 
     # -- invariants ---------------------------------------------------------------------------

@@ -1,9 +1,15 @@
 """The narrow waist: the one path by which agents and the operator act on the world.
 
 `perform` charges the compute an action costs (the thought plus the action, from the cost
-table), enforces `max_debt`, checks the method exists and its arguments are the declared
-ones, and turns every `Refusal` into a result with its reason. The operator goes through
-the same checks but is not charged compute.
+table), enforces `max_debt`, checks the method exists, its arguments are the declared ones
+and every number keeps its declared bound, and turns every `Refusal` into a result with its
+reason. The operator goes through the same checks but is not charged compute.
+
+The waist is a wall. A genesis method runs with the ledger's undo log open and its events
+held back: if it refuses, or raises because of a bug in the engine, its changes are put
+back and its events dropped, so a refused call changed nothing. An exception becomes a
+loud `engine_error` event (method, arguments, error, invariants checked after) and a
+refusal to the caller, never a failure of the caller's brain.
 
 Genesis methods run synchronously (they are pure bookkeeping); only invoking a code
 artifact awaits a sandbox, so `perform` returns a coroutine for exactly that case.
@@ -11,12 +17,16 @@ artifact awaits a sandbox, so `perform` returns a coroutine for exactly that cas
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Awaitable
 
 from .actions import OK, Action, Delete, Invoke, Noop, Read, Result, Sleep, Write
 from .artifacts import WRITABLE_KINDS
+from .bounds import SECONDS, shown
 from .errors import Refusal
-from .events import ActionRefused, ArtifactDeleted, ArtifactWritten
+from .events import EVENT_KINDS, ActionRefused, ArtifactDeleted, ArtifactWritten, EngineError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .world import World
@@ -33,6 +43,7 @@ class Waist:
         self._method_costs = {k: float(v) for k, v in costs.items() if "." in k}
         self.max_debt = max_debt
         self.refusals = 0
+        self.engine_errors = 0  # genesis calls that raised (bugs), each undone and reported
         self._buckets = world.ledger.buckets
 
     def register(self, artifact) -> None:
@@ -57,15 +68,18 @@ class Waist:
         charged = principal != OPERATOR
         try:
             if type(action) is Invoke:
-                target = self.genesis.get(action.target)
+                name = action.target
+                target = self.genesis.get(name) if type(name) is str else None
                 if target is None:
+                    if type(name) is not str:
+                        self._charge(principal, think_cost, self.costs["invoke"], now, charged)
+                        raise Refusal(f"unknown artifact {shown(name)}", "unknown", "target")
                     return self._invoke_code(principal, action, now, think_cost)
-                m = target.methods.get(action.method)
+                m = target.methods.get(action.method) if type(action.method) is str else None
                 if m is None:
                     self._charge(principal, think_cost, self.costs["invoke"], now, charged)
                     raise Refusal(
-                        f"{action.target} has no method {action.method!r}; it has: "
-                        + ", ".join(sorted(target.methods)),
+                        f"{name} has no method {shown(action.method)}; it has: " + ", ".join(sorted(target.methods)),
                         "unknown",
                     )
                 if charged:
@@ -78,12 +92,14 @@ class Waist:
                         self._charge(principal, think_cost, m.cost, now, True)
                 args = action.args
                 if type(args) is not dict:
-                    raise Refusal(f"arguments must be a table of name = value, got {args!r}", "invalid")
+                    raise Refusal(f"arguments must be a table of name = value, got {shown(args)}", "invalid")
                 if m.exact is None or args.keys() != m.exact:  # not exactly the declared set
                     self._check_args(action, m, args)
                 if m.operator_only and principal != OPERATOR:
-                    raise Refusal(f"{action.target}.{m.name} is for the operator only", "forbidden")
-                value = m.handler(principal, args, now)
+                    raise Refusal(f"{name}.{m.name} is for the operator only", "forbidden")
+                if m.bounds:
+                    args = m.check_numbers(args, world.config)
+                value = self._call(principal, name, m, args, now)
                 return OK if value is None else Result(True, value)
             cost = self.costs.get(action.name)
             if cost is None:
@@ -96,8 +112,11 @@ class Waist:
                     bucket.balance -= think_cost + cost
                 else:
                     self._charge(principal, think_cost, cost, now, True)
-            if type(action) is Noop or type(action) is Sleep:
-                return OK  # for a sleep, the agent loop does the waiting
+            if type(action) is Noop:
+                return OK
+            if type(action) is Sleep:
+                self._check_sleep(action)
+                return OK  # the agent loop does the waiting
             if type(action) is Read:
                 art = world.artifacts.get(action.artifact_id)
                 return Result(True, {"content": art.content, **art.summary()})
@@ -111,15 +130,73 @@ class Waist:
         except Refusal as r:
             self.refusals += 1
             world.bus.publish(ActionRefused(now, principal, action.describe(), r.reason))
-            return Result(False, None, r.reason, r.code)
-        except (TypeError, ValueError, KeyError) as e:
-            # An argument of a shape no handler foresaw (a list for an id, say): still a
-            # refusal with a reason, never a crash of the caller. Handlers check before they
-            # change anything, so nothing was half-applied.
+            return Result(False, None, r.reason, r.code, r.arg)
+        except (TypeError, ValueError, KeyError, RecursionError) as e:
+            # Writes, reads and deletes: content of a shape no check foresaw (a dict with
+            # keys of mixed types, say). The store checks before it changes anything.
             self.refusals += 1
-            reason = f"invalid arguments for {action.describe()}: {type(e).__name__}: {e}"
+            reason = f"invalid arguments for {action.describe()}: {type(e).__name__}: {shown(str(e), 200)}"
             world.bus.publish(ActionRefused(now, principal, action.describe(), reason))
             return Result(False, None, reason, "invalid")
+
+    def _call(self, principal: str, target: str, m, args: dict[str, Any], now: float) -> Any:
+        """Run a genesis method with its changes undoable and its events held back: it
+        stands whole, or (refused, or raising) it is put back whole."""
+        world = self.world
+        undo = world.ledger.undo
+        if undo.on:  # a method calling another: the outer call owns the log
+            return m.handler(principal, args, now)
+        bus = world.bus
+        undo.begin()
+        bus.hold()
+        try:
+            value = m.handler(principal, args, now)
+        except Refusal:
+            undo.rollback()
+            bus.drop()
+            raise
+        except Exception as e:
+            undone = undo.rollback()
+            bus.drop()
+            self._engine_error(principal, f"{target}.{m.name}", args, e, undone, now)
+            raise Refusal(
+                f"{target}.{m.name} failed inside the engine ({type(e).__name__}); the error is reported "
+                "and nothing was changed", "engine_error",
+            ) from None
+        undo.commit()
+        bus.release()
+        return value
+
+    def _engine_error(self, principal: str, method: str, args: dict[str, Any], exc: BaseException,
+                      undone: int, now: float) -> None:
+        """A bug, not the caller's fault: say so loudly, and check the world is whole."""
+        world = self.world
+        self.engine_errors += 1
+        try:
+            broken = sorted(k for k, ok in world.invariants().items() if not ok)
+        except Exception as e:  # the check itself failing is one more thing to report
+            broken = [f"invariants check failed: {type(e).__name__}: {e}"]
+        error = f"{type(exc).__name__}: {shown(str(exc), 300)}"
+        log.error("engine error in %s by %s with %s: %s (%d changes undone; broken invariants: %s)",
+                  method, principal, shown(args, 300), error, undone, broken or "none", exc_info=exc)
+        world.bus.publish(EngineError(now, principal, method, shown(args, 300), error, undone, broken))
+
+    @staticmethod
+    def _check_sleep(action: Sleep) -> None:
+        """A sleep's figures and kinds, checked before the agent loop waits on them."""
+        if action.seconds is not None:
+            SECONDS.check(action.seconds, "seconds")
+        if action.timeout is not None:
+            SECONDS.check(action.timeout, "timeout")
+        kinds = action.until_event
+        if kinds is not None:
+            if type(kinds) is not tuple or not all(type(k) is str and k in EVENT_KINDS for k in kinds):
+                raise Refusal(f"until_event must be event kinds (such as 'loan'), got {shown(kinds)}",
+                              "invalid", "until_event")
+        if action.until is not None and not callable(action.until):
+            raise Refusal(f"until must be a condition, got {shown(action.until)}", "invalid", "until")
+        if type(action.only_mine) is not bool:
+            raise Refusal(f"only_mine must be true or false, got {shown(action.only_mine)}", "invalid", "only_mine")
 
     @staticmethod
     def _check_args(action: Invoke, m, args: dict[str, Any]) -> None:
@@ -128,13 +205,13 @@ class Waist:
         for key in args:
             if key not in params:
                 raise Refusal(
-                    f"{action.target}.{m.name} takes no argument {key!r}; it takes: "
+                    f"{action.target}.{m.name} takes no argument {shown(key)}; it takes: "
                     + (", ".join(params) or "nothing"),
                     "invalid",
                 )
         missing = sorted(m.required - args.keys())
         if missing:
-            raise Refusal(f"{action.target}.{m.name} needs {', '.join(missing)}", "invalid")
+            raise Refusal(f"{action.target}.{m.name} needs {', '.join(missing)}", "invalid", missing[0])
 
     def _charge(self, principal: str, think: float, cost: float, now: float, charged: bool) -> None:
         """Take the thought's and the action's compute. Past `max_debt` the action is
@@ -178,4 +255,4 @@ class Waist:
         except Refusal as r:
             self.refusals += 1
             world.bus.publish(ActionRefused(now, principal, action.describe(), r.reason))
-            return Result(False, None, r.reason, r.code)
+            return Result(False, None, r.reason, r.code, r.arg)

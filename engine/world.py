@@ -34,7 +34,8 @@ from .genesis.market import MarketArtifact
 from .genesis.oracle import OracleArtifact
 from .genesis.rights import RightsArtifact
 from .genesis.world_control import WorldControlArtifact
-from .ledger import MICRO, Ledger, check_number, check_quantity
+from . import bounds
+from .ledger import MICRO, Ledger, check_rate
 from .metrics import Metrics
 from .waist import OPERATOR, Waist
 
@@ -140,6 +141,7 @@ class World:
         self.waist.register(service)
 
     def _next_id(self, prefix: str) -> str:
+        self.ledger.undo.item(self._counters, prefix)
         n = self._counters.get(prefix, 0)
         while True:
             n += 1
@@ -178,6 +180,10 @@ class World:
         content = {"brain": brain, "params": dict(params or {}), "think_delay": think_delay}
         cfg = self.artifacts.create(agent_id, "config", content, now, f"config:{agent_id}", charge_disk=False)
         agent = Agent(self, agent_id, cfg, parent)
+        undo = self.ledger.undo
+        if undo.on:  # a spawn inside a genesis call
+            undo.item(self.agents, agent_id)
+            undo.call(self.live_ids.remove, agent_id)
         self.agents[agent_id] = agent
         self.live_ids.append(agent_id)
         return agent
@@ -205,14 +211,12 @@ class World:
             cls.validate_params(params)
         except Exception as e:  # pydantic's message names the parameter
             raise Refusal(f"bad params for {brain}: {e}".replace("\n", " "), "invalid") from None
-        rate = check_quantity(rate, "rate")
-        if round(rate * MICRO) <= 0:
-            raise Refusal(f"rate {rate!r} is below the smallest unit (1e-6)", "invalid")
-        if type(scrip) is not int or scrip < 0:
-            raise Refusal(f"scrip must be a whole number >= 0, got {scrip!r}", "invalid")
+        micro = check_rate(rate, "rate")
+        rate = micro / MICRO
+        scrip = bounds.PRICE.check(scrip, "scrip")
         if capacity is None:
             capacity = self.config.compute.default_capacity
-        capacity = check_number(capacity, "capacity")
+        capacity = bounds.CAPACITY.check(capacity, "capacity")
         if agent_id is None:
             agent_id = self._next_id("a")
         elif not isinstance(agent_id, str) or not agent_id[:1].isalpha() or not agent_id.replace("-", "").replace("_", "").isalnum() or len(agent_id) > 32:
@@ -221,15 +225,16 @@ class World:
             raise Refusal(f"{agent_id!r} is already taken", "exists")
         if ledger.scrip[parent] < scrip:
             raise Refusal(f"insufficient scrip: have {ledger.scrip[parent]}, need {scrip}", "insufficient")
-        if ledger.rate_micro[parent] < round(rate * 1_000_000):
-            raise Refusal(f"insufficient rate: have {ledger.buckets[parent].rate:g}, need {rate:g}", "insufficient")
+        if ledger.rate_micro[parent] - ledger.sliced_micro.get(parent, 0) < micro:
+            raise Refusal(f"insufficient rate: have {ledger.buckets[parent].rate:g}, need {rate:g}", "insufficient",
+                          "rate")
         agent = self._create_agent(
             parent=parent, brain=brain, params=params, scrip=0, rate=0.0,
             capacity=float(capacity), think_delay=think_delay, agent_id=agent_id, initial=False,
         )
         if scrip:
             ledger.transfer_scrip(parent, agent_id, scrip)
-        ledger.transfer_rate(parent, agent_id, rate, now)
+        ledger.move_rate(parent, agent_id, micro, now)
         self.bus.publish(AgentSpawned(now, agent_id, parent, brain, scrip, rate))
         self.count("spawn")
         if self._tg is not None:
@@ -374,6 +379,7 @@ class World:
             self.rate_changed(to)
             if to != "market":
                 self.count("rate_moved")
+        self.ledger.undo.item(art.meta, "holder")
         if to != "market":
             # A change of hands: custody by the market and a cancelled listing are not.
             previous = art.meta.get("holder", frm)
@@ -388,6 +394,7 @@ class World:
         return art
 
     def count(self, mechanism: str) -> None:
+        self.ledger.undo.item(self.mechanisms, mechanism)
         self.mechanisms[mechanism] = self.mechanisms.get(mechanism, 0) + 1
 
     # -- hooks the agents and services call -------------------------------------------------

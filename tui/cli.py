@@ -14,7 +14,9 @@ import math
 import sys
 from pathlib import Path
 
+from engine import bounds
 from engine.config import ConfigError, WorldConfig, load_scenario, load_world, scenario_names
+from engine.errors import Refusal
 
 
 def _positive_int(text: str) -> int:
@@ -44,6 +46,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _bounded(bound: bounds.Bound, name: str):
+    """An option's number, checked against the engine's own bound for it."""
+
+    def parse(text: str) -> float:
+        value = _positive_float(text)
+        try:
+            return bound.check(value, name)
+        except Refusal as r:
+            raise argparse.ArgumentTypeError(r.reason) from None
+
+    return parse
+
+
 def _world_options(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--resume", metavar="FILE.db", help="continue a journalled world where its journal ends")
@@ -52,7 +67,7 @@ def _world_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agents", type=_positive_int, metavar="N", help="scale the world to N agents")
     p.add_argument("--seed", type=_int, metavar="N", help="the world's random seed")
     p.add_argument("--virtual-time", action="store_true", help="time jumps to the next wake-up when all agents wait")
-    p.add_argument("--speed", type=_positive_float, metavar="X", help="world seconds per real second")
+    p.add_argument("--speed", type=_bounded(bounds.SPEED, "--speed"), metavar="X", help="world seconds per real second")
     p.add_argument("--journal", metavar="FILE.db", help="record the world in this SQLite journal")
     p.add_argument("--commit-interval", type=_positive_float, default=0.1, metavar="SECONDS",
                    help="how often the journal commits (default 0.1)")
@@ -70,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a world (headless with --headless)")
     _world_options(run)
     run.add_argument("--headless", action="store_true", help="no UI: print a live summary")
-    run.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="world seconds to run (default: forever)")
+    run.add_argument("--duration", type=_bounded(bounds.SECONDS, "--duration"), metavar="SECONDS", help="world seconds to run (default: forever)")
     run.add_argument("--report", metavar="FILE.json", help="write the JSON report here at the end")
     sub.add_parser("scenarios", help="list the built-in worlds")
     export = sub.add_parser("export", help="export a journal's events and metrics for analysis")

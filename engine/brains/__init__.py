@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from ..bounds import shown
 from ..errors import Refusal
 from .base import Brain, BrainParams
 
@@ -20,7 +21,7 @@ def brain_class(name: object) -> type[Brain]:
     _load_builtin()
     cls = BRAINS.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise Refusal(f"unknown brain {name!r}; known brains: {', '.join(sorted(BRAINS))}", "unknown")
+        raise Refusal(f"unknown brain {shown(name)}; known brains: {', '.join(sorted(BRAINS))}", "unknown", "brain")
     return cls
 
 

@@ -9,6 +9,17 @@ Payments go to whoever holds the contract now (its owner; while a claim is liste
 market, its seller). At the due time the engine collects what the debtor has, up to what is
 owed: paid in full -> `repaid`, otherwise `defaulted` with the outstanding amount recorded.
 A defaulted debtor may still repay later. Defaults are public through `credit`.
+
+Interest is exact. The rate is the decimal the lender wrote (`0.57` is 57/100, see
+`engine.bounds.written`), and days_active(t) = (min(t, due) - accepted_at) / 86,400 is
+computed on exact values: world times are floats of seconds, and a float is an exact
+binary fraction, so `t` and `accepted_at` are taken as the fractions they are, and the due
+time is accepted_at + due_in exactly (due_in, bounded to (0, 10^9] s, as the decimal
+written). At and after the due time days_active is due_in / 86,400 whatever the clock's
+rounding, so what is owed at due, principal + floor(principal * rate * due_in / 86,400),
+is fixed when the loan is offered. An offer whose owed-at-due would pass 2^53 - 1 (the
+largest scrip a number holds exactly) is refused at `offer`; `accept` checks everything
+before it moves the principal, so it completes or changes nothing.
 """
 
 from __future__ import annotations
@@ -16,12 +27,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from ..bounds import DUE_IN, MAX_SCRIP, SCRIP, exact, exact_time, written
 from ..errors import Refusal
 from ..events import LoanEvent
-from ..ledger import check_number, check_scrip
-from .base import GenesisArtifact, method
+from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
     from ..artifacts import Artifact
@@ -29,8 +41,30 @@ if TYPE_CHECKING:
     from ..world import World
 
 HOLDER = "contracts"
-DAY = 86_400.0
+DAY = 86_400
 OPEN = ("active", "defaulted")
+RATE_PER_DAY = exact(0, lambda cfg: cfg.contracts.max_rate_per_day, "per day")
+
+
+def interest(principal: int, rate: Fraction, seconds: Fraction) -> int:
+    """floor(principal * rate * seconds / 86,400), in integers."""
+    if seconds <= 0 or rate == 0:
+        return 0
+    return (principal * rate.numerator * seconds.numerator) // (rate.denominator * seconds.denominator * DAY)
+
+
+def owed_at_due(principal: int, rate: object, due_in: object) -> int:
+    return principal + interest(principal, written(rate), written(due_in))
+
+
+def due_time(accepted_at: float, due_in: object) -> float:
+    """accepted_at + due_in as a float no earlier than the exact sum, so collection never
+    runs before the loan is due."""
+    exact_due = exact_time(accepted_at) + written(due_in)
+    due = float(exact_due)
+    if Fraction(due) < exact_due:
+        due = math.nextafter(due, math.inf)
+    return due
 
 
 class ContractsArtifact(GenesisArtifact):
@@ -68,60 +102,76 @@ class ContractsArtifact(GenesisArtifact):
             return c["outstanding"]
         if c["status"] != "active":
             return 0
-        days = max(0.0, min(now, c["due"]) - c["accepted_at"]) / DAY
-        interest = math.floor(c["principal"] * c["rate_per_day"] * days + 1e-9)
-        return c["principal"] + interest - c["repaid"]
+        principal, due_in = c["principal"], written(c["due_in"])
+        elapsed = exact_time(now) - exact_time(c["accepted_at"])
+        return principal + interest(principal, written(c["rate_per_day"]), min(elapsed, due_in)) - c["repaid"]
 
     # -- the lifecycle ------------------------------------------------------------------------------
     @method("offer", "Offer a loan: the principal is held until the debtor accepts or declines.",
-            debtor="who may accept", principal="whole scrip > 0",
-            rate_per_day="simple interest per day, e.g. 0.05", due_in="seconds from acceptance to due")
+            debtor="who may accept", principal=Param("the loan", SCRIP),
+            rate_per_day=Param("simple interest per day, e.g. 0.05", RATE_PER_DAY),
+            due_in=Param("from acceptance to due", DUE_IN))
     def offer(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         world = self.world
         debtor = world.ledger.require(args["debtor"], "debtor")
         if debtor == caller:
-            raise Refusal("you cannot lend to yourself", "invalid")
+            raise Refusal("you cannot lend to yourself", "invalid", "debtor")
         if debtor in world.services:
-            raise Refusal(f"{debtor} is a service and cannot borrow", "invalid")
-        principal = check_scrip(args["principal"], "principal")
-        rate = check_number(args["rate_per_day"], "rate_per_day", 0.0, world.config.contracts.max_rate_per_day)
-        due_in = check_number(args["due_in"], "due_in (seconds)", above=True)
+            raise Refusal(f"{debtor} is a service and cannot borrow", "invalid", "debtor")
+        principal, rate, due_in = args["principal"], args["rate_per_day"], args["due_in"]
+        at_due = owed_at_due(principal, rate, due_in)
+        if at_due > MAX_SCRIP:
+            raise Refusal(f"this loan would owe {at_due} at due, more than the largest amount of scrip "
+                          f"(2^53-1): lend less, for less time or at a lower rate", "invalid", "principal")
         world.ledger.hold(caller, principal, HOLDER)
+        world.ledger.undo.attrs(self, "_ids")
         self._ids += 1
         content = {
             "lender": caller, "debtor": debtor, "principal": principal, "rate_per_day": float(rate),
             "due_in": float(due_in), "due": None, "accepted_at": None, "status": "offered",
-            "repaid": 0, "outstanding": 0, "offered_at": now, "history": [],
+            "repaid": 0, "outstanding": 0, "owed_at_due": at_due, "offered_at": now, "history": [],
         }
         art = world.artifacts.create(caller, "contract", content, now, f"loan-{self._ids}", charge_disk=False)
+        self._keep(art.id)
         self.contracts[art.id] = art
         self._log(art.id, content, "offered", principal, now)
         world.count("loan_offered")
-        return {"contract": art.id}
+        return {"contract": art.id, "owed_at_due": at_due}
 
     @method("accept", "Accept a loan offered to you: the principal is yours and interest starts.",
             contract="contract id")
     def accept(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
-        c = self._contract(args["contract"])
+        contract_id = args["contract"]
+        c = self._contract(contract_id)
         self._require_party(c, caller, "debtor", "accept")
-        self._require_status(c, args["contract"], ("offered",))
+        self._require_status(c, contract_id, ("offered",))
+        # Every figure first: the due time and what is owed then (fixed at the offer, and
+        # re-derived here for contracts offered before it was recorded).
+        due = due_time(now, c["due_in"])
+        at_due = owed_at_due(c["principal"], c["rate_per_day"], c["due_in"])
+        if self.world.ledger.held.get(HOLDER, 0) < c["principal"]:  # the invariant says never
+            raise Refusal(f"{contract_id}: its principal is not held; nothing was changed", "invalid")
+        # Checked: from here on nothing can refuse.
+        self._touch(c)
         self.world.ledger.release(HOLDER, c["principal"], caller)
         c["status"] = "active"
         c["accepted_at"] = now
+        c["due"] = due
+        c["owed_at_due"] = at_due
         self._count(caller, "borrowed", c["principal"])
-        c["due"] = now + c["due_in"]
-        heapq.heappush(self._due, (c["due"], args["contract"]))
+        self._push_due(due, contract_id)
+        self._log(contract_id, c, "accepted", c["principal"], now)
+        self.world.count("loan_accepted")
         if self._waiter is not None:
             self._waiter.wake("new due time")
-        self._log(args["contract"], c, "accepted", c["principal"], now)
-        self.world.count("loan_accepted")
-        return {"contract": args["contract"], "due": c["due"], "owed_at_due": self.owed(c, c["due"])}
+        return {"contract": contract_id, "due": due, "owed_at_due": at_due}
 
     @method("decline", "Decline a loan offered to you; the lender gets the principal back.", contract="contract id")
     def decline(self, caller: str, args: dict[str, Any], now: float) -> None:
         c = self._contract(args["contract"])
         self._require_party(c, caller, "debtor", "decline")
         self._require_status(c, args["contract"], ("offered",))
+        self._touch(c)
         self.world.ledger.release(HOLDER, c["principal"], c["lender"])
         c["status"] = "cancelled"
         self._log(args["contract"], c, "declined", c["principal"], now)
@@ -132,22 +182,26 @@ class ContractsArtifact(GenesisArtifact):
         c = self._contract(args["contract"])
         self._require_party(c, caller, "lender", "cancel")
         self._require_status(c, args["contract"], ("offered",))
+        self._touch(c)
         self.world.ledger.release(HOLDER, c["principal"], c["lender"])
         c["status"] = "cancelled"
         self._log(args["contract"], c, "cancelled", c["principal"], now)
         self._settle(args["contract"], now)
 
     @method("repay", "Repay up to what you owe; the payment goes to the contract's holder.",
-            contract="contract id", amount="whole scrip > 0, at most what is owed")
+            contract="contract id", amount=Param("at most what is owed", SCRIP))
     def repay(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         contract_id = args["contract"]
         c = self._contract(contract_id)
         self._require_party(c, caller, "debtor", "repay")
         self._require_status(c, contract_id, OPEN)
-        amount = check_scrip(args["amount"])
+        amount = args["amount"]
         owed = self.owed(c, now)
         if amount > owed:
-            raise Refusal(f"{contract_id}: you owe {owed}, cannot repay {amount}", "invalid")
+            raise Refusal(f"{contract_id}: you owe {owed}, cannot repay {amount}", "invalid", "amount")
+        have = self.world.ledger.scrip[caller]
+        if amount > have and self.holder(contract_id) != caller:
+            raise Refusal(f"insufficient scrip: have {have}, need {amount}", "insufficient", "amount")
         self._pay(contract_id, c, amount, now, "repayment")
         return {"contract": contract_id, "paid": amount, "owed": self.owed(c, now), "status": c["status"]}
 
@@ -184,14 +238,19 @@ class ContractsArtifact(GenesisArtifact):
         }
 
     def _count(self, debtor: str, what: str, n: int = 1) -> None:
+        undo = self.world.ledger.undo
+        undo.item(self.credit, debtor)
         record = self.credit.setdefault(debtor, {})
+        undo.item(record, what)
         record[what] = record.get(what, 0) + n
 
     def _settle(self, contract_id: str, now: float) -> None:
         """A contract is repaid or cancelled: past `keep_settled`, the oldest retire. A
         repaid loan is no longer a claim: if it was listed, the listing is withdrawn."""
         market = self.world.market
+        undo = self.world.ledger.undo
         market.withdraw(contract_id, now)
+        undo.items(self._settled)
         self._settled.append(contract_id)
         keep = self.world.config.contracts.keep_settled
         while len(self._settled) > keep:
@@ -199,8 +258,11 @@ class ContractsArtifact(GenesisArtifact):
             if old in market.by_artifact:  # listed for sale: it stays while the listing is open
                 self._settled.append(old)
                 break
+            undo.item(self.contracts, old)
             art = self.contracts.pop(old, None)
             if art is not None:
+                undo.item(self.world.artifacts.by_id, old)
+                undo.attrs(self, "retired")
                 self.world.artifacts.by_id.pop(old, None)
                 self.retired += 1
 
@@ -222,7 +284,10 @@ class ContractsArtifact(GenesisArtifact):
                 self._waiter = None
 
     def collect(self, contract_id: str, now: float) -> None:
-        c = self.contracts[contract_id].content
+        art = self.contracts.get(contract_id)
+        if art is None:  # repaid early and retired since: nothing to collect
+            return
+        c = art.content
         if c["status"] != "active":
             return
         owed = self.owed(c, now)
@@ -239,6 +304,7 @@ class ContractsArtifact(GenesisArtifact):
 
     def _pay(self, contract_id: str, c: dict[str, Any], amount: int, now: float, what: str) -> None:
         holder = self.holder(contract_id)
+        self._touch(c)
         if holder != c["debtor"]:  # a debtor who bought its own claim settles without a transfer
             self.world.ledger.transfer_scrip(c["debtor"], holder, amount)
         c["repaid"] += amount
@@ -253,6 +319,26 @@ class ContractsArtifact(GenesisArtifact):
             self._settle(contract_id, now)
 
     # -- helpers --------------------------------------------------------------------------------------
+    def _touch(self, c: dict[str, Any]) -> None:
+        """Before a contract's terms or history change in a call (for the waist's undo)."""
+        undo = self.world.ledger.undo
+        if undo.on:
+            undo.mapping(c)
+            undo.items(c["history"])
+
+    def _keep(self, contract_id: str) -> None:
+        """Before a contract joins the books in a call."""
+        self.world.ledger.undo.item(self.contracts, contract_id)
+
+    def _push_due(self, due: float, contract_id: str) -> None:
+        entry = (due, contract_id)
+        self.world.ledger.undo.call(self._unpush_due, entry)
+        heapq.heappush(self._due, entry)
+
+    def _unpush_due(self, entry: tuple[float, str]) -> None:
+        self._due.remove(entry)
+        heapq.heapify(self._due)
+
     def _require_party(self, c: dict[str, Any], caller: str, role: str, verb: str) -> None:
         if c[role] != caller:
             raise Refusal(f"only the {role} ({c[role]}) may {verb} this contract, not {caller}", "not_owner")
@@ -266,6 +352,7 @@ class ContractsArtifact(GenesisArtifact):
         holder = holder or self.holder(contract_id)
         c["history"].append({"t": now, "what": what, "amount": amount, "holder": holder})
         art = self.contracts[contract_id]
+        self.world.ledger.undo.attrs(art, "updated", "version")
         art.updated = now
         art.version += 1
         self.world.bus.publish(LoanEvent(now, contract_id, what, c["lender"], c["debtor"], holder, amount, c["status"]))

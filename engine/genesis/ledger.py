@@ -12,8 +12,9 @@ from ..events import (
     RateTransferred,
     ScripTransferred,
 )
-from ..ledger import check_number
-from .base import GenesisArtifact, method
+from ..bounds import CAPACITY, COMPUTE, PRICE, RATE, RATE_OR_ZERO, SCRIP, shown
+from ..ledger import MICRO, to_micro
+from .base import GenesisArtifact, Param, method
 
 
 class LedgerArtifact(GenesisArtifact):
@@ -22,7 +23,7 @@ class LedgerArtifact(GenesisArtifact):
 
     def _not_a_service(self, to: object, what: str) -> None:
         if isinstance(to, str) and to in self.world.services:
-            raise Refusal(f"{to} is a service; it cannot hold {what}", "invalid")
+            raise Refusal(f"{to} is a service; it cannot hold {what}", "invalid", "to")
 
     @method("balance", "Balances of a principal (yourself when omitted).", optional=("of",),
             of="principal id")
@@ -31,31 +32,31 @@ class LedgerArtifact(GenesisArtifact):
         return self.world.balances(self.world.ledger.require(who))
 
     @method("transfer", "Give whole scrip to another principal.",
-            to="recipient principal id", amount="whole scrip > 0")
+            to="recipient principal id", amount=Param("", SCRIP))
     def transfer(self, caller: str, args: dict[str, Any], now: float) -> None:
         world = self.world
         to = args["to"]
         if type(to) is not str:
-            raise Refusal(f"unknown recipient {to!r}", "unknown")
+            raise Refusal(f"unknown recipient {shown(to)}", "unknown", "to")
         if to in world.services:
-            raise Refusal(f"{to} is a service; it takes scrip only through its methods", "invalid")
+            raise Refusal(f"{to} is a service; it takes scrip only through its methods", "invalid", "to")
         amount = world.ledger.transfer_scrip(caller, to, args["amount"])
         world.bus.publish(ScripTransferred(now, caller, to, amount))
 
     @method("transfer_compute",
             "Rescue: give compute from your positive balance; clamped at the receiver's capacity.",
-            to="recipient principal id", amount="compute units > 0")
+            to="recipient principal id", amount=Param("", COMPUTE))
     def transfer_compute(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
         world = self.world
-        to = args["to"]
+        to, amount = args["to"], args["amount"]
         self._not_a_service(to, "compute")
-        credited = world.ledger.transfer_compute(caller, to, args["amount"], now)
-        world.bus.publish(ComputeTransferred(now, caller, to, float(args["amount"]), credited))
+        credited = world.ledger.transfer_compute(caller, to, amount, now)
+        world.bus.publish(ComputeTransferred(now, caller, to, amount, credited))
         world.count("rescue")
-        return {"credited": credited, "kept": float(args["amount"]) - credited}
+        return {"credited": credited, "kept": amount - credited}
 
     @method("transfer_rate", "Move part of your compute rate (units/s) to another principal.",
-            to="recipient principal id", amount="rate in compute units/s > 0")
+            to="recipient principal id", amount=Param("", RATE))
     def transfer_rate(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
         world = self.world
         self._not_a_service(args["to"], "rate")
@@ -76,8 +77,8 @@ class LedgerArtifact(GenesisArtifact):
 
     @method("spawn", "Start a new agent, paying its scrip and compute rate from your own.",
             optional=("scrip", "capacity", "params", "agent_id"),
-            brain="brain name", rate="compute rate to give it (units/s) > 0",
-            scrip="whole scrip to give it (default 0)", capacity="bucket capacity",
+            brain="brain name", rate=Param("compute rate to give it", RATE),
+            scrip=Param("scrip to give it (default 0)", PRICE), capacity=Param("its bucket's capacity", CAPACITY),
             params="brain parameters (table)", agent_id="id for the new agent")
     def spawn(self, caller: str, args: dict[str, Any], now: float) -> dict[str, str]:
         agent_id = self.world.spawn_agent(
@@ -93,28 +94,28 @@ class LedgerArtifact(GenesisArtifact):
 
     @method("set_rate", "Set an agent's compute rate, moving the difference to or from the "
             "operator's reserve.", operator_only=True,
-            agent="agent id", rate="new rate in units/s >= 0")
+            agent="agent id", rate=Param("the new rate", RATE_OR_ZERO))
     def set_rate(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
         world = self.world
         ledger = world.ledger
         agent = world.require_agent(args["agent"])
-        rate = check_number(args["rate"], "rate")
-        delta = rate - ledger.buckets[agent.id].rate
-        if abs(delta) < 1e-6:
+        # The new rate in micro-units, and the difference, before anything moves.
+        delta = to_micro(args["rate"]) - ledger.rate_micro[agent.id]
+        if delta == 0:
             return {"rate": ledger.buckets[agent.id].rate}
         if delta > 0:
-            ledger.transfer_rate(caller, agent.id, delta, now)
-            world.bus.publish(RateTransferred(now, caller, agent.id, delta))
+            ledger.move_rate(caller, agent.id, delta, now)
+            world.bus.publish(RateTransferred(now, caller, agent.id, delta / MICRO))
         else:
-            ledger.transfer_rate(agent.id, caller, -delta, now)
-            world.bus.publish(RateTransferred(now, agent.id, caller, -delta))
+            ledger.move_rate(agent.id, caller, -delta, now)
+            world.bus.publish(RateTransferred(now, agent.id, caller, -delta / MICRO))
         world.rate_changed(agent.id)
         b = ledger.buckets[agent.id]
         world.bus.publish(BucketChanged(now, agent.id, b.rate, b.capacity))
         return {"rate": b.rate}
 
     @method("set_capacity", "Set an agent's bucket capacity.", operator_only=True,
-            agent="agent id", capacity="capacity >= 0")
+            agent="agent id", capacity=Param("the new capacity", CAPACITY))
     def set_capacity(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
         world = self.world
         agent = world.require_agent(args["agent"])

@@ -12,9 +12,10 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..bounds import PRICE, shown
 from ..errors import Refusal
 from ..events import ListingCancelled, ListingCreated, ListingSold
-from .base import GenesisArtifact, method
+from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
     from ..world import World
@@ -57,29 +58,31 @@ class MarketArtifact(GenesisArtifact):
         if listing is None:
             closed = next((c for c in self.closed if c.id == listing_id), None)
             if closed is not None:
-                raise Refusal(f"listing {listing_id} is {closed.status}", "closed")
-            raise Refusal(f"unknown listing {listing_id!r}", "unknown")
+                raise Refusal(f"listing {listing_id} is {closed.status}", "closed", "listing")
+            raise Refusal(f"unknown listing {shown(listing_id)}", "unknown", "listing")
         return listing
 
     @method("list", "Offer an artifact you own for a price; the market holds it until sold or cancelled.",
-            optional=("buyer",), artifact="artifact id", price="whole scrip >= 0",
+            optional=("buyer",), artifact="artifact id", price=Param("what the buyer pays", PRICE),
             buyer="only this principal may buy (optional)")
     def list_(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         world = self.world
         price = args["price"]
-        if type(price) is not int or price < 0:
-            raise Refusal(f"price must be a whole number of scrip >= 0, got {price!r}", "invalid")
         buyer = args.get("buyer")
         if buyer is not None:
             world.ledger.require(buyer, "buyer")
             if buyer == caller:
-                raise Refusal("you cannot restrict a listing to yourself", "invalid")
+                raise Refusal("you cannot restrict a listing to yourself", "invalid", "buyer")
         art = world.artifacts.get(args["artifact"])
         if art.owner != caller:
-            raise Refusal(f"cannot list {art.id}: it is owned by {art.owner}, not {caller}", "not_owner")
+            raise Refusal(f"cannot list {art.id}: it is owned by {art.owner}, not {caller}", "not_owner", "artifact")
         world.move_artifact(art.id, caller, CUSTODIAN, now)
+        undo = world.ledger.undo
+        undo.attrs(self, "_ids")
         self._ids += 1
         listing = Listing(f"listing-{self._ids}", caller, art.id, art.kind, price, buyer, now)
+        undo.item(self.open, listing.id)
+        undo.item(self.by_artifact, art.id)
         self.open[listing.id] = listing
         self.by_artifact[art.id] = listing.id
         world.bus.publish(ListingCreated(now, listing.id, caller, art.id, art.kind, price, buyer))
@@ -107,6 +110,7 @@ class MarketArtifact(GenesisArtifact):
             ledger.transfer_scrip(caller, listing.seller, listing.price)
         world.move_artifact(art.id, CUSTODIAN, caller, now)
         self._close(listing, "sold", now, caller)
+        ledger.undo.attrs(self, "sold")
         self.sold += 1
         world.count("listing_sold")
         world.bus.publish(ListingSold(now, listing.id, listing.seller, caller, art.id, art.kind, listing.price))
@@ -137,10 +141,16 @@ class MarketArtifact(GenesisArtifact):
     def listings(self, caller: str, args: dict[str, Any], now: float) -> list[dict[str, Any]]:
         kind = args.get("kind")
         if kind is not None and not isinstance(kind, str):
-            raise Refusal(f"kind must be an artifact kind such as 'rate' or 'config', got {kind!r}", "invalid")
+            raise Refusal(f"kind must be an artifact kind such as 'rate' or 'config', got {shown(kind)}", "invalid", "kind")
         return [asdict(x) for x in self.open.values() if kind is None or x.artifact_kind == kind]
 
     def _close(self, listing: Listing, status: str, now: float, buyer: str | None) -> None:
+        undo = self.world.ledger.undo
+        if undo.on:
+            undo.attrs(listing, "status", "sold_to", "closed_at")
+            undo.item(self.open, listing.id)
+            undo.item(self.by_artifact, listing.artifact_id)
+            undo.items(self.closed)
         listing.status = status
         listing.sold_to = buyer
         listing.closed_at = now

@@ -5,28 +5,36 @@ the old one (the hold is adjusted); `cancel` releases it. Every `resolution_inte
 seconds from world start (so anyone can compute the next one) the open bids are resolved:
 highest first (ties by earlier bid time, then bid id), the top `k` win and all pay one price,
 the (k+1)-th highest amount or `min_bid` when there are no more than k bids. Winners'
-artifacts are scored 0-100 and `floor(score / mint_ratio)` new scrip goes to their owners;
+artifacts are scored 0-100 and `floor(score / mint_ratio)` new scrip goes to their owners,
+computed exactly with the ratio as the decimal the world file wrote (`engine.bounds.written`);
 a scoring failure refunds that winner's price. The prices paid are shared equally among
 the agents who did not win, the remainder one unit each in ascending agent-id order.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..bounds import scrip, shown, written
 from ..errors import Refusal
 from ..events import BidCancelled, BidPlaced, OracleResolved, ScripMinted
-from ..ledger import check_scrip
 from ..scoring import Scorer, build_scorer
-from .base import GenesisArtifact, method
+from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
     from ..world import World
 
 HOLDER = "oracle"
+BID = scrip(lambda cfg: cfg.oracle.min_bid)
+
+
+def minted_for(score: int, mint_ratio: float) -> int:
+    """floor(score / mint_ratio), exact: the ratio as the decimal written, so 100 points
+    at a ratio of 1.00000000001 mint 99, not the 100 a float division gives."""
+    ratio = written(mint_ratio)
+    return (score * ratio.denominator) // ratio.numerator
 
 
 @dataclass(slots=True)
@@ -56,20 +64,25 @@ class OracleArtifact(GenesisArtifact):
     # -- agents' methods ------------------------------------------------------------------------
     @method("bid", "Bid on an artifact you own for the next resolution; the amount is held now. "
             "A new bid on the same artifact replaces your old one.",
-            artifact="artifact id (you must own it)", amount="whole scrip >= min_bid")
+            artifact="artifact id (you must own it)", amount=Param("held now; at least min_bid", BID))
     def bid(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         world = self.world
-        amount = check_scrip(args["amount"])
-        if amount < self.cfg.min_bid:
-            raise Refusal(f"bid {amount} is below the minimum bid {self.cfg.min_bid}", "invalid")
+        amount = args["amount"]
         art = world.artifacts.get(args["artifact"])
         if art.owner != caller:
-            raise Refusal(f"cannot bid on {art.id}: it is owned by {art.owner}, not {caller}", "not_owner")
+            raise Refusal(f"cannot bid on {art.id}: it is owned by {art.owner}, not {caller}", "not_owner", "artifact")
         if art.kind == "genesis":
-            raise Refusal(f"{art.id} is a genesis artifact", "invalid")
+            raise Refusal(f"{art.id} is a genesis artifact", "invalid", "artifact")
         key = (caller, art.id)
         old = self.bids.get(key)
         ledger = world.ledger
+        have = ledger.scrip[caller]
+        more = amount - (0 if old is None else old.amount)
+        if more > have:
+            raise Refusal(f"insufficient scrip: have {have}, need {more}", "insufficient", "amount")
+        # Checked: from here on nothing can refuse.
+        ledger.undo.item(self.bids, key)
+        ledger.undo.attrs(self, "_bid_ids")
         if old is None:
             ledger.hold(caller, amount, HOLDER)
         elif amount > old.amount:
@@ -85,9 +98,12 @@ class OracleArtifact(GenesisArtifact):
 
     @method("cancel", "Cancel your open bid on an artifact; the hold is released.", artifact="artifact id")
     def cancel(self, caller: str, args: dict[str, Any], now: float) -> dict[str, int]:
-        bid = self.bids.pop((caller, args["artifact"]), None) if isinstance(args["artifact"], str) else None
+        key = (caller, args["artifact"])
+        bid = self.bids.get(key) if isinstance(args["artifact"], str) else None
         if bid is None:
-            raise Refusal(f"{caller} has no open bid on {args['artifact']!r}", "unknown")
+            raise Refusal(f"{caller} has no open bid on {shown(args['artifact'])}", "unknown", "artifact")
+        self.world.ledger.undo.item(self.bids, key)
+        del self.bids[key]
         self.world.ledger.release(HOLDER, bid.amount, caller)
         self.world.bus.publish(BidCancelled(now, caller, bid.artifact_id, bid.amount, "cancelled"))
         return {"released": bid.amount}
@@ -122,6 +138,13 @@ class OracleArtifact(GenesisArtifact):
         ledger = world.ledger
         artifacts = world.artifacts
         k = self.cfg.slots
+        undo = ledger.undo
+        if undo.on:  # the operator's resolve_now, inside the waist: all of it can be put back
+            undo.mapping(self.bids)
+            undo.items(self.resolutions)
+            undo.attrs(self, "resolved", "minted_total")
+            if hasattr(self.scorer, "remember"):
+                undo.call(self.scorer.remember, self.scorer.memory())
         void: list[dict[str, Any]] = []
         valid: list[Bid] = []
         for bid in self.ranked():
@@ -154,9 +177,7 @@ class OracleArtifact(GenesisArtifact):
                                 "paid": 0, "score": None, "minted": 0, "error": f"{type(e).__name__}: {e}"})
                 continue
             pool += price
-            # floor(score / mint_ratio) as written: `//` on floats would floor the exact
-            # quotient (100 // 0.1 == 999.0).
-            mint = math.floor(score / self.cfg.mint_ratio + 1e-9)
+            mint = minted_for(score, self.cfg.mint_ratio)
             if mint:
                 ledger.mint(art.owner, mint)
                 world.bus.publish(ScripMinted(now, art.owner, mint, art.id, score))

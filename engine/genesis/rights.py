@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..bounds import PRICE, RATE, THINK_DELAY, shown
 from ..brains import brain_class
 from ..errors import Refusal
 from ..events import ConfigChanged, RateSliced
-from ..ledger import MICRO, check_number, check_quantity
-from .base import GenesisArtifact, method
+from ..ledger import MICRO, to_micro
+from .base import GenesisArtifact, Param, method
 
 CONFIG_FIELDS = ("brain", "params", "think_delay")
 
@@ -24,7 +25,7 @@ class RightsArtifact(GenesisArtifact):
     @method("configure", "Change an agent's brain, params or think delay (config right owner only).",
             optional=("brain", "params", "think_delay"),
             agent="agent id", brain="brain name", params="brain parameters (table; replaces the old)",
-            think_delay="seconds each thought takes (>= 0)")
+            think_delay=Param("how long each thought takes", THINK_DELAY))
     def configure(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         world = self.world
         agent = world.require_agent(args["agent"])
@@ -32,7 +33,7 @@ class RightsArtifact(GenesisArtifact):
         if cfg.owner != caller:
             raise Refusal(
                 f"cannot configure {agent.id}: its config right is owned by {cfg.owner}, not {caller}",
-                "not_owner",
+                "not_owner", "agent",
             )
         changes = {k: args[k] for k in CONFIG_FIELDS if k in args}
         if not changes:
@@ -40,14 +41,15 @@ class RightsArtifact(GenesisArtifact):
         new = {**cfg.content, **changes}
         cls = brain_class(new["brain"])
         if not isinstance(new.get("params", {}), dict):
-            raise Refusal(f"params must be a table, got {new['params']!r}", "invalid")
+            raise Refusal(f"params must be a table, got {shown(new['params'])}", "invalid", "params")
         if "brain" in changes and "params" not in changes and changes["brain"] != cfg.content["brain"]:
             new["params"] = {}  # another brain's parameters would not fit
         try:
             cls.validate_params(new.get("params"))
         except Exception as e:
-            raise Refusal(f"bad params for {new['brain']}: {e}".replace("\n", " "), "invalid") from None
-        check_number(new.get("think_delay", 0.0), "think_delay")
+            raise Refusal(f"bad params for {new['brain']}: {e}".replace("\n", " "), "invalid", "params") from None
+        THINK_DELAY.check(new.get("think_delay", 0.0), "think_delay")
+        world.ledger.undo.attrs(cfg, "content", "version", "updated")
         cfg.content = new
         cfg.version += 1
         cfg.updated = now
@@ -62,19 +64,22 @@ class RightsArtifact(GenesisArtifact):
 
     # -- rate rights: slices of compute rate as artifacts that follow their owner ---------------
     @method("slice_rate", "Make part of your compute rate a rate-slice artifact you can sell or give; "
-            "its rate keeps flowing to whoever owns it.", amount="rate in units/s > 0")
+            "its rate keeps flowing to whoever owns it.", amount=Param("the slice's rate", RATE))
     def slice_rate(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         world = self.world
         micro = world.ledger.slice_rate(caller, args["amount"])
         art = self._make_slice(caller, micro, now)
         return {"artifact": art.id, "rate": micro / MICRO}
 
-    @method("split", "Split a rate slice you own in two.", artifact="rate slice id", amount="rate of the new slice")
+    @method("split", "Split a rate slice you own in two.", artifact="rate slice id",
+            amount=Param("the new slice's rate", RATE))
     def split(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         art = self._own_slice(caller, args["artifact"])
-        micro = round(check_quantity(args["amount"]) * MICRO)
+        micro = to_micro(args["amount"])
         if not 0 < micro < art.content["micro"]:
-            raise Refusal(f"split amount must be between 0 and {art.content['micro'] / MICRO:g}", "invalid")
+            raise Refusal(f"split amount must be between 0 and {art.content['micro'] / MICRO:g} "
+                          "(both excluded), in steps of 1e-6", "invalid", "amount")
+        self.world.ledger.undo.attrs(art, "content", "version", "updated")
         art.content = {"rate": (art.content["micro"] - micro) / MICRO, "micro": art.content["micro"] - micro}
         art.version += 1
         art.updated = now
@@ -86,21 +91,21 @@ class RightsArtifact(GenesisArtifact):
         art = self._own_slice(caller, args["artifact"])
         world = self.world
         world.ledger.unslice_rate(caller, art.content["micro"])
+        world.ledger.undo.item(world.artifacts.by_id, art.id)
         del world.artifacts.by_id[art.id]
         world.bus.publish(RateSliced(now, caller, art.id, art.content["rate"], "dissolved"))
         return {"rate": art.content["rate"]}
 
     @method("set_price", "Set the scrip others pay to run a code artifact you own.",
-            artifact="code artifact id", price="whole scrip >= 0")
+            artifact="code artifact id", price=Param("each run", PRICE))
     def set_price(self, caller: str, args: dict[str, Any], now: float) -> dict[str, Any]:
         art = self.world.artifacts.get(args["artifact"])
         if art.kind != "code":
-            raise Refusal(f"{art.id} is a {art.kind} artifact; only code has a price to run", "invalid")
+            raise Refusal(f"{art.id} is a {art.kind} artifact; only code has a price to run", "invalid", "artifact")
         if art.owner != caller:
-            raise Refusal(f"cannot price {art.id}: it is owned by {art.owner}, not {caller}", "not_owner")
+            raise Refusal(f"cannot price {art.id}: it is owned by {art.owner}, not {caller}", "not_owner", "artifact")
         price = args["price"]
-        if type(price) is not int or price < 0:
-            raise Refusal(f"price must be a whole number of scrip >= 0, got {price!r}", "invalid")
+        self.world.ledger.undo.item(art.meta, "price")
         art.meta["price"] = price
         return {"artifact": art.id, "price": price}
 

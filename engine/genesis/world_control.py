@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..bounds import SPEED
 from ..errors import Refusal
-from ..ledger import check_number
 from ..events import WorldControl
-from .base import GenesisArtifact, method
+from .base import GenesisArtifact, Param, method
 
 
 class WorldControlArtifact(GenesisArtifact):
@@ -19,6 +19,7 @@ class WorldControlArtifact(GenesisArtifact):
     def pause(self, caller: str, args: dict[str, Any], now: float) -> None:
         if self.world.paused:
             raise Refusal("the world is already paused", "invalid")
+        self.world.ledger.undo.call(self.world.set_paused, False)
         self.world.set_paused(True)
         self.world.bus.publish(WorldControl(now, "paused"))
 
@@ -26,16 +27,18 @@ class WorldControlArtifact(GenesisArtifact):
     def resume(self, caller: str, args: dict[str, Any], now: float) -> None:
         if not self.world.paused:
             raise Refusal("the world is not paused", "invalid")
+        self.world.ledger.undo.call(self.world.set_paused, True)
         self.world.set_paused(False)
         self.world.bus.publish(WorldControl(now, "resumed"))
 
     @method("set_speed", "World seconds per real second (real-time clocks only).", operator_only=True,
-            speed="a number in (0, 1e6)")
+            speed=Param("the new speed", SPEED))
     def set_speed(self, caller: str, args: dict[str, Any], now: float) -> dict[str, float]:
         clock = self.world.clock
         if not hasattr(clock, "set_speed"):
             raise Refusal("this world runs on virtual time; it has no speed to set", "invalid")
-        speed = check_number(args["speed"], "speed", 0.0, 1e6, above=True)
+        speed = args["speed"]
+        self.world.ledger.undo.call(clock.set_speed, clock.speed)
         clock.set_speed(speed)
         self.world.bus.publish(WorldControl(now, "speed", f"{speed:g}"))
         return {"speed": clock.speed}
@@ -45,6 +48,11 @@ class WorldControlArtifact(GenesisArtifact):
         agent = self.world.require_agent(args["agent"])
         if agent.stopped:
             raise Refusal(f"{agent.id} is already stopped", "invalid")
+        undo = self.world.ledger.undo
+        if undo.on:
+            undo.attrs(agent, "stopped", "held")
+            undo.items(self.world.live_ids)
+            undo.mapping(self.world.frozen)
         agent.stopped = True
         agent.refresh_held()
         self.world.agent_stopped(agent.id)
@@ -54,6 +62,7 @@ class WorldControlArtifact(GenesisArtifact):
         agent = self.world.require_agent(args["agent"])
         if not agent.crashed:
             raise Refusal(f"{agent.id} has not crashed (it is {agent.status})", "invalid")
+        self.world.ledger.undo.attrs(agent, "crashed", "failures", "last_error", "held")
         agent.restart()
 
     @method("pause_agent", "Pause one agent.", operator_only=True, agent="agent id")
@@ -61,6 +70,7 @@ class WorldControlArtifact(GenesisArtifact):
         agent = self.world.require_agent(args["agent"])
         if agent.paused or agent.stopped:
             raise Refusal(f"{agent.id} is already {'stopped' if agent.stopped else 'paused'}", "invalid")
+        self.world.ledger.undo.attrs(agent, "paused", "held")
         agent.paused = True
         agent.refresh_held()
 
@@ -69,5 +79,6 @@ class WorldControlArtifact(GenesisArtifact):
         agent = self.world.require_agent(args["agent"])
         if not agent.paused:
             raise Refusal(f"{agent.id} is not paused", "invalid")
+        self.world.ledger.undo.attrs(agent, "paused", "held")
         agent.paused = False
         agent.refresh_held()

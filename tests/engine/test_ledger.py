@@ -28,7 +28,8 @@ def test_scrip_transfer_moves_exactly_and_conserves():
 @pytest.mark.parametrize(
     "amount, code",
     [(0, "invalid"), (-1, "invalid"), (1.0, "invalid"), (2.5, "invalid"), (True, "invalid"),
-     ("3", "invalid"), (None, "invalid"), (10**30, "insufficient"), (21, "insufficient")],
+     ("3", "invalid"), (None, "invalid"), (10**30, "invalid"), (2**53, "invalid"), (2**53 - 1, "insufficient"),
+     (21, "insufficient")],
 )
 def test_bad_scrip_amounts_are_refused_and_change_nothing(amount, code):
     ledger = two_accounts()
