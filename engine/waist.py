@@ -135,7 +135,7 @@ class Waist:
             # Writes, reads and deletes: content of a shape no check foresaw (a dict with
             # keys of mixed types, say). The store checks before it changes anything.
             self.refusals += 1
-            reason = f"invalid arguments for {action.describe()}: {type(e).__name__}: {shown(str(e), 200)}"
+            reason = f"invalid arguments for {action.describe()}: {type(e).__name__}: {str(e)[:200]}"
             world.bus.publish(ActionRefused(now, principal, action.describe(), reason))
             return Result(False, None, reason, "invalid")
 
@@ -176,7 +176,7 @@ class Waist:
             broken = sorted(k for k, ok in world.invariants().items() if not ok)
         except Exception as e:  # the check itself failing is one more thing to report
             broken = [f"invariants check failed: {type(e).__name__}: {e}"]
-        error = f"{type(exc).__name__}: {shown(str(exc), 300)}"
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
         log.error("engine error in %s by %s with %s: %s (%d changes undone; broken invariants: %s)",
                   method, principal, shown(args, 300), error, undone, broken or "none", exc_info=exc)
         world.bus.publish(EngineError(now, principal, method, shown(args, 300), error, undone, broken))

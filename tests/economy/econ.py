@@ -61,3 +61,49 @@ class FixedScorer:
         if s == "fail":
             raise RuntimeError(f"cannot score {artifact_id}")
         return s
+
+
+def full_state(world: World) -> str:
+    """Everything the journal would write about a world (`engine.persist`'s rows), as plain
+    data, minus the statistics a refusal itself moves (the refusal counter, the event
+    sequence and counts): what a refused call must leave exactly as it was. Buckets are
+    compared raw, so call `settle_buckets` first (an accrual at the same instant is then a
+    no-op, and any other change shows)."""
+    from engine.persist import BALANCE_COLUMNS, agent_row, artifact_row, services_rows, world_rows
+
+    ledger = world.ledger
+    rows = world_rows(world)
+    rows["counters"] = {k: v for k, v in rows["counters"].items() if k not in ("refusals", "bus_seq", "event_counts")}
+    return repr({
+        "balances": {
+            p: dict(zip(BALANCE_COLUMNS, (ledger.scrip[p], ledger.rate_micro[p], ledger.sliced_micro.get(p, 0),
+                                          b.capacity, b.balance, b.last_update, ledger.disk_quota[p],
+                                          ledger.disk_used[p])))
+            for p, b in ledger.buckets.items()
+        },
+        "rate": {p: b.rate for p, b in ledger.buckets.items()},
+        "sliced": dict(ledger.sliced_micro),
+        # sorted: a put-back key comes back at the end of its dict; order is not state
+        "artifacts": {aid: repr(artifact_row(world.artifacts.by_id[aid])) for aid in sorted(world.artifacts.by_id)},
+        "store_counter": world.artifacts._counter,
+        "agents": {aid: repr(agent_row(a, i)) for i, (aid, a) in enumerate(world.agents.items())},
+        "live": list(world.live_ids),
+        "frozen": list(world.frozen),
+        "services": repr(services_rows(world)),
+        "oracle_bids": repr(sorted(world.oracle.bids.items())),
+        "resolutions": repr(list(world.oracle.resolutions)),
+        "contracts": {cid: repr(world.contracts.contracts[cid].content) for cid in sorted(world.contracts.contracts)},
+        "due": sorted(world.contracts._due),
+        "market": (repr(sorted(world.market.open.items())), repr(list(world.market.closed)),
+                   sorted(world.market.by_artifact.items())),
+        "world": rows,
+        "speed": world.clock.speed,
+        "paused": world.paused,
+    })  # one string: the live dicts it shows cannot change it afterwards
+
+
+def settle_buckets(world: World) -> None:
+    """Bring every bucket up to now (see `full_state`)."""
+    now = world.clock.now()
+    for b in world.ledger.buckets.values():
+        b.accrue(now)
