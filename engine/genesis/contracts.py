@@ -61,7 +61,10 @@ def due_time(accepted_at: float, due_in: object) -> float:
     """accepted_at + due_in as a float no earlier than the exact sum, so collection never
     runs before the loan is due."""
     exact_due = exact_time(accepted_at) + written(due_in)
-    due = float(exact_due)
+    try:
+        due = float(exact_due)
+    except OverflowError:
+        return math.inf
     if Fraction(due) < exact_due:
         due = math.nextafter(due, math.inf)
     return due
@@ -123,6 +126,9 @@ class ContractsArtifact(GenesisArtifact):
         if at_due > MAX_SCRIP:
             raise Refusal(f"this loan would owe {at_due} at due, more than the largest amount of scrip "
                           f"(2^53-1): lend less, for less time or at a lower rate", "invalid", "principal")
+        if not math.isfinite(due_time(now, due_in)):
+            raise Refusal(f"a due time {due_in:g} s from now cannot be represented on this world's clock",
+                          "invalid", "due_in")
         world.ledger.hold(caller, principal, HOLDER)
         world.ledger.undo.attrs(self, "_ids")
         self._ids += 1
@@ -148,7 +154,13 @@ class ContractsArtifact(GenesisArtifact):
         # Every figure first: the due time and what is owed then (fixed at the offer, and
         # re-derived here for contracts offered before it was recorded).
         due = due_time(now, c["due_in"])
+        if not math.isfinite(due):
+            raise Refusal(f"{contract_id}: its due time, {c['due_in']:g} s from now, cannot be represented on "
+                          "this world's clock; nothing was changed", "invalid", "contract")
         at_due = owed_at_due(c["principal"], c["rate_per_day"], c["due_in"])
+        if at_due > MAX_SCRIP:  # offered before offers were checked for it (an old journal)
+            raise Refusal(f"{contract_id} would owe {at_due} at due, more than the largest amount of scrip; "
+                          "nothing was changed", "invalid", "contract")
         if self.world.ledger.held.get(HOLDER, 0) < c["principal"]:  # the invariant says never
             raise Refusal(f"{contract_id}: its principal is not held; nothing was changed", "invalid")
         # Checked: from here on nothing can refuse.
