@@ -109,7 +109,7 @@ class Sleep(Action):
             return f"sleep until {shown(kinds)}"
         if self.until is not None:
             return "sleep until condition"
-        if type(self.seconds) in (int, float):
+        if type(self.seconds) is float or (type(self.seconds) is int and abs(self.seconds) < 10**15):
             return f"sleep {self.seconds:g}s"
         return f"sleep {shown(self.seconds)}"  # a bad duration, described for its refusal
 
