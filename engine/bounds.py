@@ -13,7 +13,7 @@ holds integers exactly only up to 2^53 - 1, so that is the largest amount of scr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable, Literal
 
@@ -89,6 +89,13 @@ class Bound:
     low_open: bool = False
     high_open: bool = False
     unit: str = ""
+    # (low, high) when both are fixed numbers: the common case, checked first and fast
+    # (a transfer's amount is checked on every transfer).
+    _fixed: tuple[Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.low is not None and self.high is not None and not callable(self.low) and not callable(self.high):
+            object.__setattr__(self, "_fixed", (self.low, self.high))
 
     def limits(self, config: Any = None) -> tuple[Any, Any]:
         low = self.low(config) if callable(self.low) else self.low
@@ -118,9 +125,37 @@ class Bound:
         unit = f" {self.unit}" if self.unit else ""
         return Refusal(f"{name} must be {noun} in {self.range_text(config)}{unit}, got {shown(value)}", "invalid", name)
 
+    def whole_range(self) -> tuple[Any, Any] | None:
+        """(low, high), both included, when this bound is fixed limits on a whole number."""
+        if self._fixed is not None and not self.low_open and not self.high_open and self.kind == "scrip":
+            return self._fixed
+        return None
+
+    def checker(self, name: str) -> Callable[[Any, Any], Any]:
+        """`check` for one argument as a function of (value, config), with the commonest
+        case (a whole number within fixed limits) answered without a method call."""
+        check = self.check
+        if self._fixed is not None and not self.low_open and not self.high_open and self.kind != "real":
+            low, high = self._fixed
+
+            def whole_in_range(value: Any, config: Any) -> Any:
+                if type(value) is int and low <= value <= high:
+                    return value
+                return check(value, name, config)
+
+            return whole_in_range
+        return lambda value, config: check(value, name, config)
+
     def check(self, value: Any, name: str, config: Any = None) -> Any:
         """The value, normalised (see the class), or a `Refusal` naming `name` and the bound."""
         t = type(value)
+        fixed = self._fixed
+        if fixed is not None and (t is int or (t is float and self.kind != "scrip")):
+            low, high = fixed  # NaN and infinities fail these comparisons: the slow path refuses them
+            if (value > low if self.low_open else value >= low) and (value < high if self.high_open else value <= high):
+                if self.kind == "real":
+                    return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0
+                return value + 0.0 if t is float else value
         if self.kind == "scrip":
             ok = t is int
         else:

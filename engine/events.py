@@ -361,24 +361,26 @@ class EventBus:
         self._fanout: dict[str, tuple[tuple, tuple]] = {}
         self._held: list[Event] | None = None
 
-    def hold(self) -> None:
+    def hold(self) -> list[Event]:
         """Keep events back (while a genesis call runs) until `release` or `drop`."""
-        self._held = []
+        held: list[Event] = []
+        self._held = held
+        return held
 
-    def release(self) -> None:
+    def release(self, held: list[Event]) -> None:
         """Publish the events kept back: the call they describe stands."""
-        held, self._held = self._held, None
-        if held:
-            for ev in held:
-                self.publish(ev)
+        self._held = None
+        for ev in held:
+            self.publish(ev)
 
     def drop(self) -> None:
         """Forget the events kept back: the call they describe was undone."""
         self._held = None
 
     def publish(self, ev: Event) -> None:
-        if self._held is not None:
-            self._held.append(ev)
+        held = self._held
+        if held is not None:
+            held.append(ev)
             return
         self.seq += 1
         ev.seq = self.seq

@@ -24,6 +24,11 @@ def _put(mapping: dict, key: Any, old: Any) -> None:
         mapping[key] = old
 
 
+def _put2(mapping: dict, key: Any, old: Any, key2: Any, old2: Any) -> None:
+    mapping[key2] = old2
+    mapping[key] = old
+
+
 def _set_attrs(obj: Any, names: tuple[str, ...], old: tuple[Any, ...]) -> None:
     for name, value in zip(names, old):
         setattr(obj, name, value)
@@ -51,6 +56,11 @@ class Undo:
         """Before `mapping[key]` is set or deleted."""
         if self.on:
             self.log.append((_put, mapping, key, mapping.get(key, _MISSING)))
+
+    def two(self, mapping: dict, key: Any, key2: Any) -> None:
+        """Before two existing keys of one dict change (a transfer's two balances)."""
+        if self.on:
+            self.log.append((_put2, mapping, key, mapping[key], key2, mapping[key2]))
 
     def attrs(self, obj: Any, *names: str) -> None:
         """Before any of these attributes of `obj` change."""

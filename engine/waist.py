@@ -45,6 +45,7 @@ class Waist:
         self.refusals = 0
         self.engine_errors = 0  # genesis calls that raised (bugs), each undone and reported
         self._buckets = world.ledger.buckets
+        self._ledger = world.ledger
 
     def register(self, artifact) -> None:
         self.genesis[artifact.id] = artifact
@@ -98,8 +99,34 @@ class Waist:
                 if m.operator_only and principal != OPERATOR:
                     raise Refusal(f"{name}.{m.name} is for the operator only", "forbidden")
                 if m.bounds:
-                    args = m.check_numbers(args, world.config)
-                value = self._call(principal, name, m, args, now)
+                    whole = m.whole  # one whole number in fixed limits (an amount): inlined
+                    if whole is None:
+                        args = m.check_numbers(args, world.config)
+                    else:
+                        value = args.get(whole[0])
+                        if type(value) is not int or not whole[1] <= value <= whole[2]:
+                            args = m.check_numbers(args, world.config)
+                # The call, with its changes undoable and its events held back; the same as
+                # undo.begin(), bus.hold(), then undo.commit(), bus.release(held), inlined
+                # because this runs for every genesis call.
+                undo = self._ledger.undo
+                if undo.on:
+                    value = m.handler(principal, args, now)  # a method calling another
+                else:
+                    bus = world.bus
+                    undo.on = True
+                    held = bus._held = []
+                    try:
+                        value = m.handler(principal, args, now)
+                    except BaseException as e:
+                        self._failed(principal, name, m, args, now, e)
+                        raise  # a Refusal: it was, or it has become, the caller's refusal
+                    undo.on = False
+                    if undo.log:
+                        undo.log.clear()
+                    bus._held = None
+                    for ev in held:
+                        bus.publish(ev)
                 return OK if value is None else Result(True, value)
             cost = self.costs.get(action.name)
             if cost is None:
@@ -139,33 +166,20 @@ class Waist:
             world.bus.publish(ActionRefused(now, principal, action.describe(), reason))
             return Result(False, None, reason, "invalid")
 
-    def _call(self, principal: str, target: str, m, args: dict[str, Any], now: float) -> Any:
-        """Run a genesis method with its changes undoable and its events held back: it
-        stands whole, or (refused, or raising) it is put back whole."""
+    def _failed(self, principal: str, target: str, m, args: dict[str, Any], now: float, exc: BaseException) -> None:
+        """A genesis call raised: put its changes back and drop its events. A `Refusal`
+        goes on to the caller as it is; anything else is an engine error, reported, and
+        becomes a refusal (raised from here)."""
         world = self.world
-        undo = world.ledger.undo
-        if undo.on:  # a method calling another: the outer call owns the log
-            return m.handler(principal, args, now)
-        bus = world.bus
-        undo.begin()
-        bus.hold()
-        try:
-            value = m.handler(principal, args, now)
-        except Refusal:
-            undo.rollback()
-            bus.drop()
-            raise
-        except Exception as e:
-            undone = undo.rollback()
-            bus.drop()
-            self._engine_error(principal, f"{target}.{m.name}", args, e, undone, now)
-            raise Refusal(
-                f"{target}.{m.name} failed inside the engine ({type(e).__name__}); the error is reported "
-                "and nothing was changed", "engine_error",
-            ) from None
-        undo.commit()
-        bus.release()
-        return value
+        undone = self._ledger.undo.rollback()
+        world.bus.drop()
+        if isinstance(exc, Refusal) or not isinstance(exc, Exception):
+            return  # a refusal; or a cancellation, which is not ours to turn into one
+        self._engine_error(principal, f"{target}.{m.name}", args, exc, undone, now)
+        raise Refusal(
+            f"{target}.{m.name} failed inside the engine ({type(exc).__name__}); the error is reported "
+            "and nothing was changed", "engine_error",
+        ) from None
 
     def _engine_error(self, principal: str, method: str, args: dict[str, Any], exc: BaseException,
                       undone: int, now: float) -> None:

@@ -44,21 +44,28 @@ class GenesisMethod:
     cost: float = 0.0  # set from the world's cost table
     exact: frozenset[str] | None = None  # all parameters required: one comparison checks them
     bounds: tuple[tuple[str, Bound], ...] = field(default=())  # the numeric parameters
+    _checks: tuple[tuple[str, Callable[[Any, Any], Any]], ...] = field(default=(), repr=False)
+    # The commonest declaration, one whole number in fixed limits (a transfer's amount):
+    # (name, low, high), which the waist checks inline before calling `check_numbers`.
+    whole: tuple[str, int, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.required == frozenset(self.params):
             self.exact = self.required
         self.bounds = tuple((n, p.bound) for n, p in self.params.items() if p.bound is not None)
+        self._checks = tuple((n, b.checker(n)) for n, b in self.bounds)
+        if len(self.bounds) == 1 and self.bounds[0][1].whole_range() is not None:
+            self.whole = (self.bounds[0][0], *self.bounds[0][1].whole_range())
 
     def check_numbers(self, args: dict[str, Any], config: Any) -> dict[str, Any]:
         """`args` with every numeric argument checked against its bound (normalised: -0.0 is
         0.0, an int for a real is a float), or a `Refusal` naming the argument and bound.
         The caller's dict is never changed."""
         out = args
-        for name, bound in self.bounds:
+        for name, check in self._checks:
             if name in args:
                 value = args[name]
-                checked = bound.check(value, name, config)
+                checked = check(value, config)
                 if checked is not value:
                     if out is args:
                         out = dict(args)
