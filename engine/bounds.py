@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from fractions import Fraction
 from typing import Any, Callable, Literal
 
@@ -48,8 +49,15 @@ def written(value: int | float | Fraction) -> Fraction:
     decimal (what the JSON or TOML text said, for any text of up to 15 significant digits:
     `0.57` is 57/100, not the binary float nearest it)."""
     if type(value) is float:
-        return Fraction(repr(value))
+        return _written_float(value)
     return Fraction(value)
+
+
+@lru_cache(maxsize=4096)
+def _written_float(value: float) -> Fraction:
+    # A world has few distinct rates and terms, and what is owed is asked often (a brain
+    # pricing a claim, a credit record): parsing each float's decimal once is enough.
+    return Fraction(repr(value))
 
 
 def exact_time(t: float) -> Fraction:

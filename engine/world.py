@@ -339,9 +339,10 @@ class World:
     def _invoke(self, target: str, method: str, arguments: dict[str, Any] | None, principal: object,
                 args: dict[str, Any]):
         if arguments is not None:
-            args = {**arguments, **args}
+            # not a table: the waist refuses it (a dict merge would raise here)
+            args = {**arguments, **args} if type(arguments) is dict else arguments
         if not isinstance(principal, str) or not self.ledger.has(principal):
-            return Result(False, None, f"unknown principal {principal!r}", "unknown")
+            return Result(False, None, f"unknown principal {bounds.shown(principal)}", "unknown", "principal")
         return self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
 
     def set_paused(self, paused: bool) -> None:

@@ -159,6 +159,9 @@ def describe_event(ev: Event) -> Text | None:
         return line("refused", "red", f"{ev.principal} {ev.action}: {ev.reason}")
     if k == "brain_failed":
         return line("failed", "red", f"{ev.agent_id}: {ev.error}")
+    if k == "engine_error":  # a bug in the engine: loud, with what was undone
+        return line("ENGINE", "bold white on red", f"{ev.method} by {ev.principal} failed: {ev.error} "
+                    f"({ev.undone} changes undone{'; BROKEN ' + ', '.join(ev.broken) if ev.broken else ''})")
     if k == "world_control":
         return line("world", "bold yellow", f"{ev.what} {ev.detail}".rstrip())
     if k == "sandbox_incident":

@@ -53,6 +53,14 @@ def interest(principal: int, rate: Fraction, seconds: Fraction) -> int:
     return (principal * rate.numerator * seconds.numerator) // (rate.denominator * seconds.denominator * DAY)
 
 
+def elapsed(t: float, since: float) -> tuple[int, int]:
+    """t - since, exactly, as (numerator, denominator): the floats' own binary fractions
+    (`float.as_integer_ratio`), without building Fractions (what is owed is asked often)."""
+    tn, td = t.as_integer_ratio()
+    sn, sd = since.as_integer_ratio()
+    return tn * sd - sn * td, td * sd
+
+
 def owed_at_due(principal: int, rate: object, due_in: object) -> int:
     return principal + interest(principal, written(rate), written(due_in))
 
@@ -105,9 +113,13 @@ class ContractsArtifact(GenesisArtifact):
             return c["outstanding"]
         if c["status"] != "active":
             return 0
-        principal, due_in = c["principal"], written(c["due_in"])
-        elapsed = exact_time(now) - exact_time(c["accepted_at"])
-        return principal + interest(principal, written(c["rate_per_day"]), min(elapsed, due_in)) - c["repaid"]
+        principal, due_in, rate = c["principal"], written(c["due_in"]), written(c["rate_per_day"])
+        en, ed = elapsed(float(now), float(c["accepted_at"]))
+        if en <= 0 or rate == 0:
+            return principal - c["repaid"]
+        if en * due_in.denominator >= due_in.numerator * ed:  # at or past due: due_in exactly
+            en, ed = due_in.numerator, due_in.denominator
+        return principal + (principal * rate.numerator * en) // (rate.denominator * ed * DAY) - c["repaid"]
 
     # -- the lifecycle ------------------------------------------------------------------------------
     @method("offer", "Offer a loan: the principal is held until the debtor accepts or declines.",

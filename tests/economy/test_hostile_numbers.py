@@ -145,3 +145,18 @@ def test_set_speed_on_a_real_clock_refuses_what_it_cannot_hold(value):
     assert full_state(world) == before and world.clock.speed == 1.0
     assert world.invoke("world", "set_speed", speed=999_999.5).ok and world.clock.speed == 999_999.5
     assert world.invoke("world", "set_speed", speed=0.001).ok and world.clock.speed == 0.001
+
+
+@settings(max_examples=200, deadline=None)
+@given(target=st.one_of(st.sampled_from(["ledger", "contracts", "world"]), st.sampled_from(EXTREMES)),
+       method=st.one_of(st.sampled_from(["transfer", "offer", "set_speed"]), st.sampled_from(EXTREMES)),
+       arguments=st.one_of(st.none(), st.sampled_from(EXTREMES), st.dictionaries(st.text(max_size=3), JUNK, max_size=3)),
+       who=st.one_of(st.sampled_from(["a001", "operator"]), st.sampled_from(EXTREMES)))
+def test_junk_in_place_of_the_target_method_arguments_or_caller_is_refused(target, method, arguments, who):
+    world = hostile_world()
+    settle_buckets(world)
+    before = full_state(world)
+    r = invoke(world, target, method, arguments, who)
+    if not r.ok:
+        assert r.error and full_state(world) == before
+    assert world.waist.engine_errors == 0
