@@ -340,7 +340,7 @@ class EventBus:
         self.counts: defaultdict[str, int] = defaultdict(int, dict.fromkeys(EVENT_KINDS, 0))
         self._all: list[Subscription] = []
         self._by_kind: dict[str, list[Subscription]] = {}
-        # kind -> principal (or None for "any") -> waiters (engine.clock.Waiter) to wake
+        # kind -> principal (or None for "any") -> waiters to wake (engine.scheduler.Waiter, or an agent's ticket)
         self._wakers: dict[str, dict[str | None, list[Any]]] = {}
         self._hooks: list[Callable[[Event], None]] = []
         self._fanout: dict[str, tuple[tuple, tuple]] = {}

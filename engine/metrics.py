@@ -40,7 +40,7 @@ class Metrics:
     async def run(self) -> None:
         clock = self.world.clock
         while True:
-            await clock.sleep_until(self._start + self.interval)
+            await self.world.scheduler.sleep_until(self._start + self.interval)
             self.close_window(clock.now())
 
     def close_window(self, now: float, final: bool = False) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from .base import GenesisArtifact, method
 
 if TYPE_CHECKING:
     from ..artifacts import Artifact
-    from ..clock import Waiter
+    from ..scheduler import Waiter
     from ..world import World
 
 HOLDER = "contracts"
@@ -215,7 +215,7 @@ class ContractsArtifact(GenesisArtifact):
                     self.collect(contract_id, clock.now())
                 except Refusal as r:  # one contract's trouble must not stop the world
                     self._log(contract_id, self.contracts[contract_id].content, f"collection refused: {r}", 0, clock.now())
-            self._waiter = clock.waiter(self._due[0][0] if self._due else None)
+            self._waiter = self.world.scheduler.waiter(self._due[0][0] if self._due else None)
             try:
                 await self._waiter.wait()
             finally:

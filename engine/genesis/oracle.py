@@ -114,7 +114,7 @@ class OracleArtifact(GenesisArtifact):
         interval = self.cfg.resolution_interval
         while True:
             n = int(clock.now() // interval) + 1
-            await clock.sleep_until(n * interval)
+            await self.world.scheduler.sleep_until(n * interval)
             self.resolve(clock.now(), trigger="schedule")
 
     def resolve(self, now: float, trigger: str = "schedule") -> dict[str, Any]:
