@@ -49,12 +49,13 @@ class AgentView:
     observing costs nothing until a brain asks for something.
     """
 
-    __slots__ = ("_agent", "_world", "_scrip", "id", "now", "last_result", "rng")
+    __slots__ = ("_agent", "_world", "_scrip", "_live", "id", "now", "last_result", "rng")
 
     def __init__(self, agent: Agent) -> None:
         self._agent = agent
         self._world = agent.world
         self._scrip = agent.world.ledger.scrip  # the live dict; read on every Boltzmann turn
+        self._live = agent.world.live_ids  # the live list (the world changes it in place)
         self.id = agent.id
         self.now = 0.0
         self.last_result: Result | None = None
@@ -86,7 +87,7 @@ class AgentView:
 
     def random_other(self) -> str | None:
         """A uniformly random other live agent, from the agent's own random stream."""
-        ids = self._world.live_ids
+        ids = self._live
         n = len(ids)
         if n < 2:
             return None
@@ -205,6 +206,15 @@ class _Ticket:
 
 
 class Agent:
+    __slots__ = (
+        "world", "id", "parent", "config_artifact", "config", "_config_version", "rng", "brain",
+        "think_delay", "_slow_thinker", "status", "detail", "actions", "refused", "failures",
+        "total_failures", "last_action", "last_error", "frozen_since", "times_frozen", "paused",
+        "crashed", "stopped", "held", "view", "_sched", "_bucket", "_token", "_waiting", "_timed",
+        "_watch", "_predicate", "_stage", "_pending", "_pending_action", "wake_reason",
+        "_on_holdings", "_on_compute", "__weakref__",
+    )
+
     def __init__(self, world: World, agent_id: str, config_artifact: Artifact, parent: str) -> None:
         self.world = world
         self.id = agent_id
@@ -334,9 +344,15 @@ class Agent:
     # -- the loop -------------------------------------------------------------------------------
     def turn(self, now: float) -> None:
         """Run the loop from where it left off until the agent must wait (module doc)."""
-        if self._waiting:  # its entry in the scheduler's heap fell due: a thaw, a deadline
-            self._timed = False
-            self._woken("deadline")
+        if self._waiting:  # its entry in the scheduler's calendar fell due: a thaw, a deadline
+            # What _woken("deadline") does, inlined: the hot path of every thaw.
+            self._waiting = self._timed = False
+            self._token += 1
+            self.wake_reason = "deadline"
+            if self._watch is not None:
+                self._watch.pop(self.id, None)
+                self._watch = None
+            self._predicate = None
         if self._stage:
             stage = self._stage
             if self.held:
@@ -375,7 +391,7 @@ class Agent:
                     self.status = FROZEN
                     self.detail = ""  # the debt is shown live from the bucket
                     world.frozen[agent_id] = None
-                    world.bus.publish(AgentStatusChanged(now, agent_id, FROZEN, ""))
+                    world.bus.emit(AgentStatusChanged, now, (agent_id, FROZEN, ""))
                 self._waiting = True
                 watchers = world.ledger.compute_watchers
                 watchers[agent_id] = self._on_compute
@@ -500,28 +516,21 @@ class Agent:
             self._failed(exc, now)
             return
         self._stage = THOUGHT
-        self._sched.spawn(self._await_pending, thought)
+        self._sched.spawn(self, thought, self._landed)
 
     def _act_async(self, action: Action, outcome) -> None:
         self.status = ACTING
         self._stage = ACTED
         self._pending_action = action
-        self._sched.spawn(self._await_pending, outcome)
+        self._sched.spawn(self, outcome, self._landed)
 
-    async def _await_pending(self, awaitable) -> None:
-        """Async work of a turn (a thought, a sandbox run); the turn goes on when it ends."""
-        try:
-            self._pending = await awaitable
-        except Exception as exc:
-            self._pending = exc
-        except BaseException:
-            # The run ended under it: the work is lost, and the agent starts its next turn
-            # afresh when the world runs again.
+    def _landed(self, outcome: Any) -> None:
+        """What async work of a turn brought back (an action, a result, an error); None
+        when the run ended under it, and the turn starts afresh next time."""
+        if outcome is None:
             self._stage = FRESH
-            self._pending = self._pending_action = None
-            self._sched.ready(self)
-            raise
-        self._sched.ready(self)
+            self._pending_action = None
+        self._pending = outcome
 
     def _park_held(self) -> None:
         if self.stopped:

@@ -167,13 +167,24 @@ class Scheduler:
         self.clock = clock
         self.virtual = clock.kind == "virtual"
         self.burst_seconds = burst_seconds
+        # Wall seconds the event loop gets after a burst that left work due. Headless, the
+        # loop has little else to do and a bare yield is enough; an app sets a pause, so
+        # that its input, timers and screen updates run in between however busy the world.
+        self.pause_seconds = 0.0
         self._times: list[float] = []  # a heap of the distinct due times in the calendar
         self._slots: dict[float, deque[tuple[Due, int]]] = {}  # due time -> its entries, FIFO
         self._entries = 0
         self._ready: deque[Any] = deque()
         self._stale = 0  # entries whose item was woken or re-timed since
-        # Async work and tasks not waiting on this scheduler. Virtual time moves only at 0.
+        self.compact_after = 256  # stale entries tolerated before they may be dropped at once
+        # Engine tasks (waiting on this scheduler through Waiters) that can run now. Under
+        # virtual time nothing else runs, and time does not move, until they have waited
+        # again: a task woken at t acts at t, before anything else due then.
         self._runnable = 0
+        # Async work an agent started (spawn), and its landings held under virtual time.
+        self._inflight = 0
+        self._started = 0
+        self._landed: list[tuple[int, Any]] = []
         self._wakeup: anyio.Event | None = None  # set while the driver sleeps
         self._tg: anyio.abc.TaskGroup | None = None
         self.jumps = 0
@@ -206,19 +217,22 @@ class Scheduler:
     def stale(self) -> None:
         """An entry an item pushed was invalidated (it was woken before its deadline)."""
         self._stale += 1
-        if self._stale > 256 and 2 * self._stale > self._entries:
+        if self._stale > self.compact_after and 2 * self._stale > self._entries:
             self._compact()
 
     def _compact(self) -> None:
         """Drop stale entries at once when they are most of the calendar: agents that sleep
         long and are woken early by events would otherwise keep thousands alive."""
-        slots: dict[float, deque[tuple[Due, int]]] = {}
-        for t, slot in self._slots.items():
-            live = deque(e for e in slot if e[0]._token == e[1])
+        slots = self._slots
+        for t in list(slots):
+            slot = slots[t]
+            live = [e for e in slot if e[0]._token == e[1]]
             if live:
-                slots[t] = live
-        self._slots = slots
-        self._times = list(slots)
+                slot.clear()  # in place: a running burst holds these very objects
+                slot.extend(live)
+            else:
+                del slots[t]
+        self._times[:] = slots
         heapq.heapify(self._times)
         self._entries = sum(len(slot) for slot in slots.values())
         self._stale = 0
@@ -246,19 +260,46 @@ class Scheduler:
         if self._runnable <= 0:
             self._poke()
 
-    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Start async work (an LLM call, a sandbox run): runnable until it ends."""
+    def spawn(self, then: Any, awaitable: Awaitable[Any], landed: Callable[[Any], None]) -> None:
+        """Start async work for an agent (an LLM call, a sandbox run). When it ends,
+        `landed(outcome)` (an exception is an outcome too) and the agent is queued again.
+
+        Under virtual time the clock stands still while any work is in flight, and landings
+        are held until none is, then queued in the order the work started: how long a call
+        took in wall time never changes what a seeded world does.
+        """
         if self._tg is None:
             raise RuntimeError("the scheduler is not running")
-        self._runnable += 1
+        self._inflight += 1
+        self._started += 1
+        order = self._started
 
         async def work() -> None:
             try:
-                await fn(*args)
-            finally:
-                self.task_finished()
+                outcome = await awaitable
+            except Exception as exc:
+                outcome = exc
+            except BaseException:
+                landed(None)  # the run ended under it: the agent starts afresh next run
+                self._inflight -= 1
+                self._land(order, then)
+                raise
+            landed(outcome)
+            self._inflight -= 1
+            self._land(order, then)
 
         self._tg.start_soon(work)
+
+    def _land(self, order: int, agent: Any) -> None:
+        if not self.virtual:
+            self.ready(agent)
+            return
+        self._landed.append((order, agent))
+        if self._inflight == 0:
+            self._landed.sort(key=_first)
+            self._ready.extend(agent for _, agent in self._landed)
+            self._landed.clear()
+            self._poke()
 
     def schedule_due(self, at: float, work: Callable[[], None] | None) -> None:
         """Have `work` (synchronous, quick) run once soon after the monotonic moment `at`."""
@@ -318,6 +359,8 @@ class Scheduler:
         monotonic = time.monotonic
         n = 0
         while True:
+            if virtual and self._runnable > 0:
+                return now  # an engine task was woken: it goes first (see _runnable)
             if ready:
                 popleft().turn(now)
             elif times and times[0] <= now:
@@ -334,7 +377,7 @@ class Scheduler:
                 else:
                     self._stale -= 1
                     continue
-            elif jump and times and self._runnable <= 0 and not self._halted:
+            elif jump and times and self._inflight == 0 and not self._halted:
                 self._drop_stale_top()
                 if times:
                     now = times[0]
@@ -356,11 +399,16 @@ class Scheduler:
                 if clock.paused:
                     return now
 
-    def _has_due(self, now: float) -> bool:
+    def _can_run(self, now: float) -> bool:
+        """Is there work the driver could do now, without waiting for anything?"""
+        if self.clock.paused or (self.virtual and self._runnable > 0):
+            return False
         if self._ready:
             return True
         self._drop_stale_top()
-        return bool(self._times) and self._times[0] <= now
+        if not self._times:
+            return False
+        return self._times[0] <= now or (self.virtual and self._inflight == 0)
 
     async def run(self) -> None:
         """The driver, one task in the world's task group: bursts of due work, then the
@@ -382,12 +430,16 @@ class Scheduler:
                     now = self._burst(now, monotonic() + self.burst_seconds, self.virtual)
                     if self._halted:
                         break
-                    if self._has_due(now) and not clock.paused:
-                        await anyio.lowlevel.checkpoint()  # the burst's time is up
+                    if self._can_run(now):
+                        # The burst's time is up: the event loop's turn.
+                        if self.pause_seconds > 0:
+                            await anyio.sleep(self.pause_seconds)
+                        else:
+                            await anyio.lowlevel.checkpoint()
                         continue
                     if self.virtual:
-                        # Nothing due now: either async work is in flight (time stands still
-                        # until it ends) or nothing is scheduled at all.
+                        # Nothing can run: an engine task or async work must go first, or
+                        # nothing is scheduled at all.
                         await self._sleep(None)
                     else:
                         self._drop_stale_top()
@@ -406,7 +458,7 @@ class Scheduler:
             until_due = max(0.0, self.due_at - time.monotonic())
             delay = until_due if delay is None else min(delay, until_due)
         wakeup = self._wakeup = anyio.Event()
-        if not self.clock.paused and (self._ready or (self.virtual and self._runnable <= 0 and self._times)):
+        if self._can_run(self.clock.now()):
             wakeup.set()  # became runnable between the burst and here
         try:
             if delay is None:
@@ -416,6 +468,10 @@ class Scheduler:
                     await wakeup.wait()
         finally:
             self._wakeup = None
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
 
 
 __all__ = ["Scheduler", "Timer", "Waiter", "BURST_SECONDS"]

@@ -270,11 +270,11 @@ class World:
                     tg.start_soon(self.journal.run)
                 if self.sandbox is not None and hasattr(self.sandbox, "monitor"):
                     tg.start_soon(self.sandbox.monitor, self.config.sandbox.monitor_interval)
-                self._start(self.metrics.run)
-                self._start(self.oracle.run)
-                self._start(self.contracts.run)
-                if not self._started:  # agents stay scheduled from one run to the next
+                if not self._started:  # timers and agents stay scheduled from one run to the next
                     self._started = True
+                    self.metrics.start()
+                    self.oracle.start()
+                    self.contracts.start()
                     for agent in self.agents.values():
                         if not agent.stopped:
                             self.scheduler.ready(agent)

@@ -3,7 +3,7 @@ jumps, pausing, real-time sleeping, and bursts that leave the event loop to othe
 
 from __future__ import annotations
 
-import time
+import random
 
 import anyio
 import pytest
@@ -146,38 +146,72 @@ async def test_virtual_time_jumps_to_the_next_due_entry_only_when_no_task_can_ru
     assert sched.jumps == 3
 
 
+class Thinker:
+    """An item whose first turn starts async work (an LLM call) and whose second records
+    what came back."""
+
+    _token = 0
+
+    def __init__(self, sched: Scheduler, name: str, log: list, gate: anyio.Event) -> None:
+        self.sched, self.name, self.log, self.gate = sched, name, log, gate
+        self.answer = None
+
+    def turn(self, now: float) -> None:
+        if self.answer is None:
+            self.log.append((self.name, "asks", now))
+            self.sched.spawn(self, self.think(), self.landed)
+        else:
+            self.log.append((self.name, self.answer, now))
+
+    async def think(self) -> str:
+        await self.gate.wait()  # not a wait on world time
+        return "answer"
+
+    def landed(self, outcome) -> None:
+        self.answer = outcome
+
+
 @pytest.mark.anyio
 async def test_async_work_in_flight_holds_virtual_time_and_its_item_comes_back_through_the_queue():
     sched = Scheduler(VirtualClock())
     log: list = []
     gate = anyio.Event()
-    later = Ticker(sched, "later", log)
-    sched.at(7.0, later, 0)
-
-    class Thinker:
-        _token = 0
-
-        def turn(self, now: float) -> None:
-            log.append(("thinker", now))
-            if len(log) == 1:
-                sched.spawn(self.think)
-
-        async def think(self) -> None:
-            await gate.wait()  # an LLM call: not a wait on world time
-            sched.ready(self)
-
+    sched.at(7.0, Ticker(sched, "later", log), 0)
     async with anyio.create_task_group() as tg:
         tg.start_soon(sched.run)
-        sched.ready(Thinker())
+        sched.ready(Thinker(sched, "thinker", log, gate))
         for _ in range(10):
             await anyio.wait_all_tasks_blocked()
-        assert log == [("thinker", 0.0)] and sched.clock.now() == 0.0  # no jump to 7 while it thinks
+        assert log == [("thinker", "asks", 0.0)] and sched.clock.now() == 0.0  # no jump while it thinks
         gate.set()
         with anyio.fail_after(10):
             while len(log) < 3:
                 await anyio.lowlevel.checkpoint()
         tg.cancel_scope.cancel()
-    assert log == [("thinker", 0.0), ("thinker", 0.0), ("later", 7.0)]
+    assert log == [("thinker", "asks", 0.0), ("thinker", "answer", 0.0), ("later", 7.0)]
+
+
+@pytest.mark.anyio
+async def test_under_virtual_time_async_work_lands_in_the_order_it_started_not_the_order_it_ended():
+    sched = Scheduler(VirtualClock())
+    log: list = []
+    gates = {name: anyio.Event() for name in ("first", "second")}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sched.run)
+        for name in ("first", "second"):
+            sched.ready(Thinker(sched, name, log, gates[name]))
+        for _ in range(10):
+            await anyio.wait_all_tasks_blocked()
+        gates["second"].set()  # the second call comes back first, in wall time
+        for _ in range(10):
+            await anyio.wait_all_tasks_blocked()
+        assert [e[1] for e in log] == ["asks", "asks"]  # held while the first is in flight
+        gates["first"].set()
+        with anyio.fail_after(10):
+            while len(log) < 4:
+                await anyio.lowlevel.checkpoint()
+        tg.cancel_scope.cancel()
+    assert log[2:] == [("first", "answer", 0.0), ("second", "answer", 0.0)]
 
 
 @pytest.mark.anyio
@@ -243,3 +277,94 @@ async def test_a_burst_of_always_runnable_items_leaves_the_event_loop_to_others(
     turns = [n for _, n in seen]
     assert all(0 <= b2 - b1 <= 1 for b1, b2 in zip(bursts, bursts[1:])), bursts
     assert turns[-1] > turns[0]  # the always-runnable items ran in between
+
+
+class RefScheduler:
+    """The reference: a plain list, searched for the earliest live entry every time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.entries: list[tuple[float, int, object, int]] = []
+        self.order = 0
+
+    def at(self, due: float, item, token: int) -> None:
+        self.order += 1
+        self.entries.append((due, self.order, item, token))
+
+    def stale(self) -> None:
+        pass
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        while True:
+            live = [e for e in self.entries if e[2]._token == e[3] and e[0] <= self.now]
+            self.entries = [e for e in self.entries if e[2]._token == e[3]]
+            if not live:
+                return
+            entry = min(live, key=lambda e: (e[0], e[1]))
+            self.entries.remove(entry)
+            entry[2].turn(self.now)
+
+
+class Sleeper:
+    """An item that, each time it runs, plays the next of a shared script of operations:
+    re-time itself, or wake (cancel) another item early, as agents do to each other."""
+
+    def __init__(self, sched, name: int, log: list, script: list, items: list) -> None:
+        self.sched, self.name, self.log, self.script, self.items = sched, name, log, script, items
+        self._token = 0
+        self.timed = False
+
+    def sleep_until(self, due: float) -> None:
+        self._token += 1
+        if self.timed:
+            self.sched.stale()  # its previous entry
+        self.timed = True
+        self.sched.at(due, self, self._token)
+
+    def cancel(self) -> None:
+        self._token += 1
+        if self.timed:
+            self.timed = False
+            self.sched.stale()
+
+    def turn(self, now: float) -> None:
+        self.timed = False
+        self.log.append((self.name, now))
+        if self.script:
+            other, delay, cancel = self.script.pop()
+            if cancel:
+                self.items[other].cancel()
+            else:
+                self.items[other].sleep_until(now + delay)
+
+
+def play(sched, ops: list, script: list) -> list:
+    log: list = []
+    items: list = []
+    items.extend(Sleeper(sched, i, log, script, items) for i in range(6))
+    for i, due, cancel in ops:
+        if cancel:
+            items[i].cancel()
+        else:
+            items[i].sleep_until(float(due))
+    for _ in range(60):
+        sched.advance(1.0)
+    return log
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_calendar_runs_what_a_reference_scheduler_runs(seed):
+    """Against a reference that searches a plain list: items scheduled, re-timed and woken
+    early, before the run and by each other while it runs (with stale entries compacted
+    often, mid-run too), run at the same times in the same order."""
+    rng = random.Random(seed)
+
+    def ops(n: int) -> list:
+        return [(rng.randrange(6), rng.randrange(21), rng.random() < 0.3) for _ in range(n)]
+
+    setup, script = ops(rng.randrange(1, 100)), ops(rng.randrange(50, 300))
+    sched = Scheduler(VirtualClock())
+    sched.compact_after = 4
+    got = play(sched, setup, list(script))
+    assert got == play(RefScheduler(), setup, list(script))
