@@ -106,7 +106,7 @@ class Waist:
                         value = args.get(whole[0])
                         if type(value) is not int or not whole[1] <= value <= whole[2]:
                             args = m.check_numbers(args, world.config)
-                # The call, with its changes undoable and its events held back; the same as
+                # The call, with its changes undoable and its events held back: the same as
                 # undo.begin(), bus.hold(), then undo.commit(), bus.release(held), inlined
                 # because this runs for every genesis call.
                 undo = self._ledger.undo
@@ -126,7 +126,10 @@ class Waist:
                         undo.log.clear()
                     bus._held = None
                     for ev in held:
-                        bus.publish(ev)
+                        if ev.__class__ is tuple:  # an emit, built only if someone listens
+                            bus.emit(ev[0], ev[1], ev[2])
+                        else:
+                            bus.publish(ev)
                 return OK if value is None else Result(True, value)
             cost = self.costs.get(action.name)
             if cost is None:

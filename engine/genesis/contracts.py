@@ -30,14 +30,14 @@ from collections import deque
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from ..bounds import DUE_IN, MAX_SCRIP, SCRIP, exact, exact_time, written
+from ..bounds import DUE_IN, MAX_SCRIP, SCRIP, exact, exact_time, shown, written
 from ..errors import Refusal
 from ..events import LoanEvent
 from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
     from ..artifacts import Artifact
-    from ..clock import Waiter
+    from ..scheduler import Timer
     from ..world import World
 
 HOLDER = "contracts"
@@ -91,14 +91,14 @@ class ContractsArtifact(GenesisArtifact):
         self.credit: dict[str, dict[str, int]] = {}
         self._settled: deque[str] = deque()
         self.retired = 0
-        self._waiter: Waiter | None = None
+        self._collector: Timer | None = None  # the scheduler's timer at the earliest due time
         self._ids = 0
 
     # -- reading ----------------------------------------------------------------------------------
     def _contract(self, contract_id: object) -> dict[str, Any]:
         art = self.contracts.get(contract_id) if isinstance(contract_id, str) else None
         if art is None:
-            raise Refusal(f"unknown contract {contract_id!r}", "unknown")
+            raise Refusal(f"unknown contract {shown(contract_id)}", "unknown", "contract")
         return art.content
 
     def holder(self, contract_id: str) -> str:
@@ -186,8 +186,6 @@ class ContractsArtifact(GenesisArtifact):
         self._push_due(due, contract_id)
         self._log(contract_id, c, "accepted", c["principal"], now)
         self.world.count("loan_accepted")
-        if self._waiter is not None:
-            self._waiter.wake("new due time")
         return {"contract": contract_id, "due": due, "owed_at_due": at_due}
 
     @method("decline", "Decline a loan offered to you; the lender gets the principal back.", contract="contract id")
@@ -291,21 +289,23 @@ class ContractsArtifact(GenesisArtifact):
                 self.retired += 1
 
     # -- collection at due --------------------------------------------------------------------------
-    async def run(self) -> None:
-        """Collect every contract at its due time (an engine task)."""
-        clock = self.world.clock
-        while True:
-            while self._due and self._due[0][0] <= clock.now():
-                _, contract_id = heapq.heappop(self._due)
-                try:
-                    self.collect(contract_id, clock.now())
-                except Refusal as r:  # one contract's trouble must not stop the world
-                    self._log(contract_id, self.contracts[contract_id].content, f"collection refused: {r}", 0, clock.now())
-            self._waiter = clock.waiter(self._due[0][0] if self._due else None)
+    def start(self) -> None:
+        """Have the scheduler collect at the earliest due time (again after each change)."""
+        due = self._due[0][0] if self._due else None
+        if self._collector is None:
+            self._collector = self.world.scheduler.call_at(due, self._collect_due)
+        elif due != self._collector.due:
+            self._collector.reschedule(due)
+
+    def _collect_due(self, now: float) -> None:
+        """Collect every contract whose due time has come (a timer of the scheduler)."""
+        while self._due and self._due[0][0] <= now:
+            _, contract_id = heapq.heappop(self._due)
             try:
-                await self._waiter.wait()
-            finally:
-                self._waiter = None
+                self.collect(contract_id, now)
+            except Refusal as r:  # one contract's trouble must not stop the world
+                self._log(contract_id, self.contracts[contract_id].content, f"collection refused: {r}", 0, now)
+        self.start()
 
     def collect(self, contract_id: str, now: float) -> None:
         art = self.contracts.get(contract_id)
@@ -358,10 +358,12 @@ class ContractsArtifact(GenesisArtifact):
         entry = (due, contract_id)
         self.world.ledger.undo.call(self._unpush_due, entry)
         heapq.heappush(self._due, entry)
+        self.start()
 
     def _unpush_due(self, entry: tuple[float, str]) -> None:
         self._due.remove(entry)
         heapq.heapify(self._due)
+        self.start()
 
     def _require_party(self, c: dict[str, Any], caller: str, role: str, verb: str) -> None:
         if c[role] != caller:
