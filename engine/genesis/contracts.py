@@ -141,9 +141,12 @@ class ContractsArtifact(GenesisArtifact):
         if not math.isfinite(due_time(now, due_in)):
             raise Refusal(f"a due time {due_in:g} s from now cannot be represented on this world's clock",
                           "invalid", "due_in")
+        n = self._ids + 1
+        while f"loan-{n}" in world.artifacts or world.ledger.has(f"loan-{n}"):
+            n += 1  # an id someone took for an artifact of their own: it cannot block lending
         world.ledger.hold(caller, principal, HOLDER)
         world.ledger.undo.attrs(self, "_ids")
-        self._ids += 1
+        self._ids = n
         content = {
             "lender": caller, "debtor": debtor, "principal": principal, "rate_per_day": float(rate),
             "due_in": float(due_in), "due": None, "accepted_at": None, "status": "offered",

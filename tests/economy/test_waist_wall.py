@@ -20,6 +20,7 @@ from hostile import NATURAL, REFUSED_WHEN_NATURAL, args_for, hostile_world
 
 import ecotest
 from engine.actions import Invoke
+from engine.errors import Refusal
 from engine.undo import Undo
 
 
@@ -129,17 +130,33 @@ def test_accept_that_fails_after_moving_the_principal_moves_it_back():
 
 
 def test_a_refusal_after_a_change_is_undone_too():
-    """A method that refuses half-way (here a store that refuses the new contract's id
-    after the principal was held) leaves nothing behind: refusals are rolled back."""
+    """A method refused half-way (here the store refuses the new contract artifact after
+    the principal was held) leaves nothing behind: a refusal is rolled back like a fault."""
     world = hostile_world()
-    world.artifacts.create("a001", "data", "squatting", 0.0, "loan-3")  # the next loan's id
     settle_buckets(world)
     before = full_state(world)
-    r = world.invoke("contracts", "offer", principal="a001", debtor="a002", principal_=None) if False else \
-        world.invoke("contracts", "offer", {"debtor": "a002", "principal": 5, "rate_per_day": 0.1, "due_in": 60.0},
+    create = world.artifacts.create
+
+    def full_store(*args, **kw):
+        raise Refusal("the store is full", "quota")
+
+    world.artifacts.create = full_store
+    r = world.invoke("contracts", "offer", {"debtor": "a002", "principal": 5, "rate_per_day": 0.1, "due_in": 60.0},
                      principal="a001")
-    assert not r.ok and r.code == "exists" and "loan-3" in r.error, r
+    assert not r.ok and r.code == "quota" and world.waist.engine_errors == 0, r
     assert full_state(world) == before
+    world.artifacts.create = create
+    assert world.invoke("contracts", "offer", {"debtor": "a002", "principal": 5, "rate_per_day": 0.1,
+                                                "due_in": 60.0}, principal="a001").value["contract"] == "loan-3"
+
+
+def test_an_artifact_named_like_the_next_loan_does_not_block_lending():
+    world = hostile_world()
+    world.artifacts.create("a003", "data", "squatting", 0.0, "loan-3")
+    r = world.invoke("contracts", "offer", {"debtor": "a002", "principal": 5, "rate_per_day": 0.1, "due_in": 60.0},
+                     principal="a001")
+    assert r.ok and r.value["contract"] == "loan-4", r
+    assert all_true(world.invariants())
 
 
 @pytest.mark.anyio
