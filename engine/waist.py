@@ -52,6 +52,14 @@ class Waist:
         for m in artifact.methods.values():
             m.cost = self._method_costs.get(f"{artifact.id}.{m.name}", self.costs["invoke"])
 
+    def help_for(self, target: str, method: str, arg: str) -> str | None:
+        """One argument's declared description and bound, as agents read it (a form's
+        placeholder, say): e.g. "the loan: whole scrip in [1, 2^53-1]"."""
+        service = self.genesis.get(target)
+        m = service.methods.get(method) if service is not None else None
+        p = m.params.get(arg) if m is not None else None
+        return None if p is None else p.help(self.world.config)
+
     def cost_of(self, action: Action) -> float:
         if type(action) is Invoke:
             target = self.genesis.get(action.target)

@@ -64,6 +64,9 @@ def test_the_declaration_is_what_agents_and_the_ui_read():
                                               "high_open": False, "unit": "per day",
                                               "text": "a decimal in [0, 10] per day"}
     assert offer["bounds"]["principal"]["high"] == 2**53 - 1 and offer["optional"] == []
+    assert world.waist.help_for("world", "set_speed", "speed") == \
+        "the new speed: a number in [0.001, 10^6) world seconds per real second"
+    assert world.waist.help_for("contracts", "offer", "nope") is None
     speed = world.artifacts.get("world").content["methods"]["set_speed"]["bounds"]["speed"]
     assert (speed["low"], speed["high"], speed["high_open"]) == (0.001, 1e6, True)
 
