@@ -59,7 +59,10 @@ class World:
         clock: Clock | None = None,
         sandbox: Any = None,
         sandbox_factory: Callable[[World], Awaitable[tuple[Any, str]]] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
+        """`progress(built, total)`, when given, hears how many agents are built, every
+        few thousand: a world of a million takes a while, and the CLI says how far it is."""
         self.config = config
         self.seed = config.seed
         if clock is None:
@@ -110,8 +113,12 @@ class World:
             self.oracle, self.market, self.contracts,
         ):
             self.add_service(service)
+        total, built = config.agent_count, 0
         for group in config.agents:
             for _ in range(group.count):
+                if progress is not None and built % 5000 == 0:
+                    progress(built, total)
+                built += 1
                 self._create_agent(
                     parent=SYSTEM,
                     brain=group.brain,
