@@ -139,7 +139,7 @@ async def run_headless(
                 console.print(summary_table(world, started))
 
     if journal is not None and (warning := journal.lost_warning()):
-        console.print(f"[yellow]warning: {warning}[/yellow]")
+        console.print(f"[yellow]warning: {warning}[/yellow]", soft_wrap=True)
     if interrupts is not None:
         # From the signal handler: cancel the run on the loop, as soon as it next turns.
         loop_call = _loop_caller()
@@ -169,11 +169,11 @@ async def run_headless(
         console.print(f"journal {j.path}: {j.commits} commits, {j.events_written:,} events"
                       + (f"; the file holds the world as of t={last.t:,.1f}s" if last else ""))
         if j.failed:
-            console.print(f"[red]journal failed: {j.failed}[/red]")
+            console.print(f"[red]journal failed: {j.failed}[/red]", soft_wrap=True)
             code = JOURNAL_FAILED
         j.close()
     if cut_short:
-        console.print(f"[red]the run was cut short: {cut_short}[/red]")
+        console.print(f"[red]the run was cut short: {cut_short}[/red]", soft_wrap=True)
     if report_path:
         write_report(report, report_path)
         console.print(f"report written to {report_path}")

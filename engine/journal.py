@@ -122,7 +122,13 @@ def _create(path: Path) -> WriterLock:
     if path.exists() or path.is_symlink():
         raise JournalError(f"{path} exists: resume it with --resume, or choose a new file")
     check_writable(path.parent)
-    lock = WriterLock.acquire(path)
+    had_sidecar = sidecar(path).exists()
+    try:
+        lock = WriterLock.acquire(path)
+    except JournalUnwritable:
+        if not had_sidecar:  # made just now, on a disk that then refused its first bytes
+            sidecar(path).unlink(missing_ok=True)
+        raise
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     except FileExistsError:  # another process made it between the check and the lock
@@ -130,6 +136,8 @@ def _create(path: Path) -> WriterLock:
         raise JournalError(f"{path} exists: resume it with --resume, or choose a new file") from None
     except OSError as e:
         lock.release()
+        if not had_sidecar:
+            sidecar(path).unlink(missing_ok=True)
         raise JournalUnwritable(f"cannot create the journal {path}: {e.strerror}") from None
     return lock
 

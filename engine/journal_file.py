@@ -216,6 +216,25 @@ class WriterLock:
             self._fd = -1
 
 
+def writer_of(path: str | Path) -> str | None:
+    """Who writes `path` now ("process PID"), or None: a probe that creates and writes
+    nothing (a shared lock, dropped at once, fails while a writer holds its lock)."""
+    try:
+        fd = os.open(sidecar(Path(path)), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_mark(fd)
+        return f"process {holder[0]}" if holder else "another process"
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None
+
+
 def _read_mark(fd: int) -> tuple[int, Commit | None, str] | None:
     try:
         parts = os.pread(fd, _MARK_SIZE, 0).decode("ascii").split()

@@ -105,6 +105,11 @@ def check_options(args: argparse.Namespace) -> RunOptions:
     if getattr(args, "report", None):
         check_output(args.report, "--report")
     if args.journal:
+        from engine.journal_file import writer_of
+
+        writer = writer_of(args.journal)
+        if writer:
+            raise ConfigError(f"{args.journal} is being written by {writer}")
         check_output(args.journal, "--journal", new=True)
     return options
 
