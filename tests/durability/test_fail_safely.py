@@ -282,10 +282,16 @@ def test_resume_and_export_leave_files_that_are_not_journals_byte_identical(tmp_
     assert listing(tmp_path) == names  # no -wal, -shm or -lock appeared
 
 
-# -- a deleted -wal --------------------------------------------------------------------------------
-def _main_file_commit(journal: Path) -> tuple[int, float]:
-    """The last commit in the main database file alone, as if the -wal were gone."""
-    db = sqlite3.connect(readonly_uri(journal, immutable=True), uri=True)
+# -- a deleted or truncated -wal -----------------------------------------------------------------
+def _what_sqlite_sees(journal: Path, scratch: Path) -> tuple[int, float]:
+    """The last commit SQLite recovers from the journal's files as they are now (a copy is
+    opened, so the journal itself is first opened by the resume, as a user's would be)."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    for p in (journal, journal.with_name(journal.name + "-wal")):
+        if p.exists():
+            shutil.copy(p, scratch / p.name)
+    db = sqlite3.connect(readonly_uri(scratch / journal.name), uri=True)
     try:
         row = db.execute("SELECT n, t FROM commits ORDER BY n DESC LIMIT 1").fetchone()
     finally:
@@ -293,25 +299,31 @@ def _main_file_commit(journal: Path) -> tuple[int, float]:
     return (0, 0.0) if row is None else row
 
 
-def test_a_deleted_wal_is_reported_with_the_world_time_lost(tmp_path):
-    journal = tmp_path / "world.db"
+@pytest.mark.parametrize("damage", ["deleted", "truncated"])
+def test_a_lost_wal_is_reported_with_the_world_time_lost(tmp_path, damage):
+    journal = tmp_path / "j" / "world.db"
+    journal.parent.mkdir()
+    wal = journal.with_name("world.db-wal")
     for _ in range(3):  # the kill must find commits that are only in the -wal (nearly always)
-        for p in tmp_path.glob("world.db*"):
+        for p in journal.parent.iterdir():
             p.unlink()
         writer = ecology("run", "--headless", "--journal", str(journal), "--speed", "20")
         wait_for_commits(journal, writer, 40)  # past the first checkpoint (every 2 s)
         writer.kill()
         finish(writer)
-        marked = (sidecar(journal).read_text().split())
+        marked = sidecar(journal).read_text().split()
         mark_n, mark_t = int(marked[1]), float(marked[2])
-        kept_n, kept_t = _main_file_commit(journal)
+        if damage == "deleted":
+            wal.unlink()
+        else:
+            os.truncate(wal, wal.stat().st_size // 2)
+        kept_n, kept_t = _what_sqlite_sees(journal, tmp_path / "scratch")
         if kept_n >= 1 and mark_n > kept_n:
             break
     else:
         pytest.fail("no kill found commits only in the -wal")
-    journal.with_name("world.db-wal").unlink()
     _, err = resume_cleanly(journal, tmp_path)
-    assert f"lost its last {mark_n - kept_n:,} commits" in err
+    assert f"lost its last {mark_n - kept_n:,} commits" in err, err[-2000:]
     assert f"{mark_t - kept_t:,.1f} world seconds lost" in err, err[-2000:]
     # The warning is in the journal's history too.
     assert any(e["kind"] == "world_control" and "world seconds lost" in e.get("detail", "")
