@@ -8,13 +8,18 @@ Nobody is there to fix a disk, so a run never waits on one for long: a journal c
 that fails pauses the world as in the app, and commits are retried; when one works the
 world resumes by itself, and when none has for `journal_retry` seconds the run ends, its
 journal consistent at its last commit. SIGINT or SIGTERM ends the run at the next pass of
-the event loop, after a last commit attempt; a second one ends it at once.
+the event loop, after a last commit attempt; a second one ends it at once, and so does a
+watchdog when the engine has not stopped within a second (a loop held by a bug must not
+make the process deaf). Ending without the last commit is safe: the journal survives
+SIGKILL, so it holds the world as of its last commit.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -29,6 +34,7 @@ from .world import World
 
 OK, INVARIANT_BROKEN, BAD_INPUT, JOURNAL_FAILED = 0, 1, 2, 3
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_GRACE = 1.0  # real seconds from an interrupt to the engine stopped, or the process ends
 
 
 class Interrupted(BaseException):
@@ -46,10 +52,12 @@ class Interrupts:
     exit. During a run the first one stops the run (`stop` is called on the loop); before
     a run, or the second time, it raises `Interrupted` where the process is."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace: float = STOP_GRACE) -> None:
         self.signum: int | None = None
         self.stop: Callable[[], None] | None = None  # set while a run can stop gracefully
+        self.grace = grace
         self._previous: dict[int, Any] = {}
+        self._watchdog: threading.Timer | None = None
 
     def install(self) -> Interrupts:
         # Python-level handlers run between any two bytecodes, even while the loop is
@@ -67,8 +75,23 @@ class Interrupts:
         if self.signum is None and self.stop is not None:
             self.signum = signum
             self.stop()
+            # A thread, so it fires even while the main thread never returns to the loop.
+            self._watchdog = threading.Timer(self.grace, self._force, (signum,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
             return
         raise Interrupted(self.signum or signum)
+
+    def stopped(self) -> None:
+        """The engine has stopped: what is left (the report) may take its time."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _force(self, signum: int) -> None:
+        os.write(2, f"ecology: the run did not stop within {self.grace:g} s of "
+                    f"{signal.Signals(signum).name}; exiting (the journal holds its last commit)\n".encode())
+        os._exit(128 + signum)
 
 
 def summary_table(world: World, started: float) -> Table:
@@ -157,6 +180,7 @@ async def run_headless(
     finally:
         if interrupts is not None:
             interrupts.stop = None
+            interrupts.stopped()
     if interrupts is not None and interrupts.signum is not None:
         cut_short = f"interrupted by {signal.Signals(interrupts.signum).name}"
     report = build_report(world, cut_short=cut_short)

@@ -158,6 +158,55 @@ def test_an_interrupt_ends_a_headless_run_within_a_second_with_a_last_commit(tmp
     resume_cleanly(journal, tmp_path)
 
 
+# A headless run whose loop a bug holds for ever (a brain that never returns): the first
+# interrupt cannot stop it gracefully, so the watchdog ends the process a second later.
+WEDGED = r"""
+import sys
+from engine.brains import register
+from engine.brains.scripted import Boltzmann
+from engine.config import load_scenario, parse_world
+from engine.headless import Interrupts, main_headless
+from engine.world import World
+
+@register
+class Wedged(Boltzmann):
+    name = "test_wedged"
+
+    def decide(self, view):
+        if view.now >= 30.0:
+            print("WEDGED", file=sys.stderr, flush=True)
+            while True:
+                pass
+        return super().decide(view)
+
+data = load_scenario("default").model_dump()
+data["agents"].append({"brain": "test_wedged", "count": 1, "rate": 1.0, "prefix": "w"})
+data["compute"]["total_rate"] = None
+data["clock"]["speed"] = 20.0
+world = World(parse_world(data, source="wedged"))
+world.attach_journal(sys.argv[1], commit_interval=0.05)
+sys.exit(main_headless(world, None, None, interrupts=Interrupts().install()))
+"""
+
+
+def test_an_interrupt_ends_even_a_run_whose_loop_is_held(tmp_path):
+    journal = tmp_path / "world.db"
+    child = subprocess.Popen([sys.executable, "-c", WEDGED, str(journal)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    for line in child.stderr:  # its own words say when the loop is held
+        if line.startswith("WEDGED"):
+            break
+    child.send_signal(signal.SIGINT)
+    code, err, took = finish(child, timeout=60)
+    assert code == 130, err[-2000:]
+    assert "did not stop within 1 s of SIGINT" in err
+    assert took < 2.0, took
+    # Ended without a last commit, as SIGKILL would: the journal is whole at its last one.
+    meta, tables = read_state(journal)
+    assert json.loads(tables["world"]["clock"])["now"] > 0
+    assert contiguous(journal)
+
+
 # -- journals that cannot be written -------------------------------------------------------------
 @pytest.fixture
 def small_tmpfs(tmp_path):

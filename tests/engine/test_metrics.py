@@ -128,5 +128,6 @@ async def test_a_close_slower_than_a_window_covers_the_jump_and_the_world_runs_o
     spans = [w["end"] - w["start"] for w in windows]
     assert min(spans) >= 10.0 and max(spans) >= 100 * 10.0  # one window for a hundred intervals
     assert len(windows) <= 200_000 / 10.0 / 50  # far fewer closes than intervals passed
-    assert world.agents["a001"].actions >= len(windows)  # the agent ran between closes
+    # The agent ran between closes, to the end: the metrics task did not hold the loop.
+    assert sum(w["actions"] for w in windows[len(windows) // 2:]) >= len(windows) // 10
     assert all(w["invariants_ok"] for w in windows)
