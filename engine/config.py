@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .clock import MAX_SPEED
 from .errors import Refusal
 
 
@@ -24,7 +25,7 @@ class ConfigError(ValueError):
 
 
 # Bounds the command line shares with world files (RunOptions below): one place, one message.
-MAX_SPEED = 1_000_000  # world seconds per real second
+# MAX_SPEED (world seconds per real second) is the clock's own, imported above.
 MAX_AGENTS = 1_000_000
 MAX_COMMIT_INTERVAL = 60.0  # seconds between journal commits
 

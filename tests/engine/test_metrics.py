@@ -97,14 +97,14 @@ async def test_run_ending_on_a_window_edge_has_no_empty_window():
 @pytest.mark.anyio
 async def test_a_close_slower_than_a_window_covers_the_jump_and_the_world_runs_on():
     """Issue 13: at a speed where closing a window takes longer than a window, the metrics
-    task closed windows forever without yielding (`--speed 4e5` never ended). Here each
+    loop closed windows forever without yielding (`--speed 4e5` never ended). Here each
     close takes a millisecond of this clock, a hundred windows at 1e6: each close covers
-    the whole jump since the last, and the task yields before the next one."""
+    the whole jump since the last, and the world runs on between closes."""
     real = {"t": 0.0, "reads": 0}
 
     def monotonic() -> float:
         real["reads"] += 1
-        if real["reads"] > 200_000:  # ten times what the run needs: the old loop spun here
+        if real["reads"] > 200_000:  # ten times what the run needs: a spinning loop fails here
             raise RuntimeError("the metrics task never yielded")
         real["t"] += 1e-6  # a microsecond per read: a world second
         return real["t"]
