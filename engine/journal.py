@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import pickle
 import sqlite3
 import time
@@ -107,9 +108,12 @@ class Journal:
         self.path = Path(path)
         self.commit_interval = commit_interval
         try:
+            # Created readable by its owner only (SQLite gives its -wal and -shm files the
+            # same mode): it holds the whole world, agents' code included.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self.db = connect(self.path)
             self.db.executescript(SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise JournalError(f"cannot open the journal {self.path}: {e}") from None
         # Events since the last commit, in columns (see _record).
         self._seq: list[int] = []

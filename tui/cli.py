@@ -57,10 +57,12 @@ def _world_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--commit-interval", type=_positive_float, default=0.1, metavar="SECONDS",
                    help="how often the journal commits (default 0.1)")
     p.add_argument(
-        "--sandbox", choices=("auto", "docker", "subprocess", "none"), default=None,
-        help="where agents' code runs: auto (Docker when a daemon answers, else subprocesses; the "
-        "app's default) or none (the headless default: reports stay deterministic)",
+        "--sandbox", choices=("auto", "docker", "bwrap", "subprocess", "none"), default=None,
+        help="where agents' code runs: auto (Docker when a daemon answers, else bubblewrap, else "
+        "code is refused; the app's default) or none (the headless default: reports stay deterministic)",
     )
+    p.add_argument("--unsafe-sandbox", action="store_true",
+                   help="allow --sandbox subprocess without root: agents' code then runs as you")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +130,7 @@ def world_config(args: argparse.Namespace) -> WorldConfig:
     return config.model_copy(update=update) if update else config
 
 
-def sandbox_factory(prefer: str):
+def sandbox_factory(prefer: str, unsafe: bool = False):
     """How the world gets its sandbox when it starts: chosen by containers/, never the engine."""
     if prefer == "none":
         return None
@@ -140,7 +142,7 @@ def sandbox_factory(prefer: str):
         # removed by the next run of the same world.
         choice = await choose_sandbox(
             world.config.name, reporter=world.report_sandbox, prefer=None if prefer == "auto" else prefer,
-            hosts=world.config.sandbox.hosts,
+            unsafe=unsafe or None, hosts=world.config.sandbox.hosts,
         )
         return choice.sandbox, choice.reason
 
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         from engine.headless import main_headless
 
         try:
-            world = build_world(args, sandbox_factory(args.sandbox or "none"))
+            world = build_world(args, sandbox_factory(args.sandbox or "none", args.unsafe_sandbox))
         except (ConfigError, ValueError) as e:
             print(f"ecology: error: {e}", file=sys.stderr)
             return 2
@@ -184,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run" and (args.duration or args.report):
         parser.error("--duration and --report need --headless")
     # The app opens a world exactly as the headless runner does (file, scenario, resume,
-    # journal), with a sandbox by default: Docker when a daemon answers, else subprocesses.
+    # journal), with a sandbox by default: Docker when a daemon answers, else bubblewrap.
     try:
-        world = build_world(args, sandbox_factory(args.sandbox or "auto"))
+        world = build_world(args, sandbox_factory(args.sandbox or "auto", args.unsafe_sandbox))
     except (ConfigError, ValueError) as e:
         print(f"ecology: error: {e}", file=sys.stderr)
         return 2
