@@ -114,6 +114,7 @@ class BwrapSandbox(SubprocessSandbox):
     """Agents' code in bubblewrap sandboxes: namespaces without root, limits without cgroups."""
 
     name = "bwrap"
+    sweeps_shared_dirs = False  # its /tmp and /dev/shm are private tmpfs, gone with it
 
     def __init__(
         self,

@@ -175,15 +175,18 @@ def _status_memory(pid: int) -> int:
 
 
 def _proportional_memory(pid: int) -> int | None:
-    """The same, with pages shared between processes divided among them (PSS), or None."""
+    """The same, with pages shared between processes divided among them (PSS); 0 for a
+    process that is gone, None where /proc will not say (not ours to read)."""
     total = 0
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
                 if line.startswith(("Pss_Anon:", "Pss_Shmem:")):
                     total += int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
     except (OSError, ValueError, IndexError):
-        return None
+        return None if os.path.exists(f"/proc/{pid}") else 0
     return total
 
 
@@ -251,10 +254,13 @@ class ProcessTreeMeter(Meter):
                 return
 
 
-def kill_tree(pid: int | None) -> None:
-    """SIGKILL a process and everything under it (None: nothing to kill)."""
+def kill_tree(pid: int | None, spare_root: bool = False) -> None:
+    """SIGKILL a process and everything under it (None: nothing to kill), or with
+    `spare_root` only what is under it."""
     if pid is None:
         return
     for member in process_tree(pid):
+        if spare_root and member == pid:
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(member, signal.SIGKILL)

@@ -12,8 +12,10 @@ process and the host's watchdog over the whole process tree (shared memory inclu
 with RLIMIT_CPU behind the wall-clock timeout, file size, a private temp dir as working
 directory, a seccomp filter (no ptrace, no process_vm_*, no new namespaces), and a result
 pipe read with a bound. As root it also gives each agent its own uid (so RLIMIT_NPROC is a
-real pids limit, agents cannot read each other's files or the root-only journal, and nothing
-of the agent outlives its call) and its own empty network namespace.
+real pids limit, agents cannot read each other's files, the user's or the 0600 journal, and
+nothing of the agent outlives its call) and its own empty network namespace. It cannot keep
+that uid out of world-writable directories (/tmp, /var/tmp, /dev/shm): what the agent left
+there is removed when its sandbox stops.
 
 What it cannot enforce: a CPU quota below a whole core (that needs cgroups: `set_cpus` is only
 recorded; the host still charges the CPU measured); without root, everything listed above.
@@ -22,6 +24,7 @@ recorded; the host still charges the CPU measured); without root, everything lis
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -49,8 +52,8 @@ log = logging.getLogger(__name__)
 
 ENFORCES = (
     "memory per process and for the process tree, CPU time, file size, a private temp dir, "
-    "no ptrace; as root also a uid per agent (pids limit, no reads or writes outside its dir, "
-    "nothing left running) and no network"
+    "no ptrace; as root also a uid per agent (pids limit, no reads of your files, no writes but its dir "
+    "and /tmp-like dirs, which are cleaned when it stops, nothing left running) and no network"
 )
 CANNOT = (
     "a CPU quota below one core (needs cgroups); without root: no pids limit, no network "
@@ -58,6 +61,7 @@ CANNOT = (
     "your processes' environments and signal them"
 )
 NOFILE = 256  # open files per process of a call
+_INSTANCES = itertools.count()
 RUNNER_PATH = "/usr/bin:/bin"
 
 
@@ -106,6 +110,39 @@ def _processes_of_uid(uid: int) -> list[int]:
     return found
 
 
+SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid may write
+
+
+def remove_files_of(uid: int, dirs: tuple[str, ...] = SHARED_DIRS, depth: int = 3) -> list[str]:
+    """Remove what `uid` left in the world-writable directories (and in world-writable
+    directories within them): an agent's uid may write there, and nothing of it may stay."""
+    removed: list[str] = []
+    for top in dirs:
+        _sweep(top, uid, depth, removed)
+    return removed
+
+
+def _sweep(path: str, uid: int, depth: int, removed: list[str]) -> None:
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if info.st_uid == uid:
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            removed.append(entry.path)
+        elif depth > 1 and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
+            _sweep(entry.path, uid, depth - 1, removed)
+
+
 def kill_runner(pid: int | None, uid: int | None) -> None:
     """SIGKILL a runner (None: it was already reaped), what it forked, and (with a dedicated
     uid) anything else of its uid."""
@@ -130,6 +167,7 @@ class SubprocessSandbox(BaseSandbox[Handle]):
 
     name = "subprocess"
     runner_kind = "process"
+    sweeps_shared_dirs = True  # no mount namespace: an agent's uid can write to /tmp and such
 
     def __init__(
         self,
@@ -152,9 +190,12 @@ class SubprocessSandbox(BaseSandbox[Handle]):
             separate_users, chosen = False, sys.executable
         self.python = chosen
         self.separate_users = separate_users
-        # Distinct per process, so two apps on one machine do not share agents' uids.
+        # Distinct per process and per sandbox, so two apps on one machine, or two sandboxes
+        # in one app, do not share agents' uids (1,000 agents each).
         self.uid_base = (
-            uid_base if uid_base is not None else 2_000_000 + (os.getpid() % 100_000) * 1000
+            uid_base
+            if uid_base is not None
+            else 2_000_000 + (os.getpid() % 20_000) * 100_000 + (next(_INSTANCES) % 100) * 1000
         )
         self._base_dir_arg = base_dir
         self.base_dir: Path | None = None
@@ -287,27 +328,36 @@ class SubprocessSandbox(BaseSandbox[Handle]):
     def _kill_now(self, handle: Handle) -> None:
         runner: _Runner = handle.backend_data
         if runner.process.returncode is None:
-            kill_tree(runner.process.pid)
+            # What runs under our child first: it then reaps them, where an init that does not
+            # reap (some containers' PID 1) would keep them as zombies.
+            kill_tree(runner.process.pid, spare_root=True)
 
     async def _dispose(self, handle: Handle) -> None:
         runner: _Runner = handle.backend_data
+        process = runner.process
         with anyio.CancelScope(shield=True):
-            # Politely first: on SIGTERM (or on EOF, as a namespace's init) the runner kills
-            # and reaps all it started, so no orphan is left as a zombie for an init that
-            # does not reap.
-            if runner.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    runner.process.terminate()
-                with anyio.move_on_after(1):
-                    await runner.process.wait()
-            # A reaped runner's pid may already belong to someone else: not killed by pid.
-            alive = runner.process.pid if runner.process.returncode is None else None
-            await anyio.to_thread.run_sync(kill_runner, alive, runner.uid)
+            # Politely first: at the end of its stdin the runner kills and reaps all it
+            # started, then exits (bwrap's own process follows it).
             await handle.channel.aclose()
+            if process.returncode is None:
+                with anyio.move_on_after(1):
+                    await process.wait()
+            if process.returncode is None:  # busy with a call: what it runs, then itself
+                await anyio.to_thread.run_sync(kill_tree, process.pid, True)
+                with anyio.move_on_after(1):
+                    await process.wait()
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.terminate()
+                with anyio.move_on_after(1):
+                    await process.wait()
+            # A reaped runner's pid may already belong to someone else: not killed by pid.
+            alive = process.pid if process.returncode is None else None
+            await anyio.to_thread.run_sync(kill_runner, alive, runner.uid)
             with anyio.move_on_after(5):
-                await runner.process.wait()
+                await process.wait()
             try:
-                await runner.process.aclose()
+                await process.aclose()
             except Exception:  # noqa: BLE001
                 pass
 
@@ -315,6 +365,10 @@ class SubprocessSandbox(BaseSandbox[Handle]):
                 if runner.workdir is not None:
                     shutil.rmtree(runner.workdir, ignore_errors=True)
                 runner.stderr_path.unlink(missing_ok=True)
+                if self.separate_users and runner.uid is not None and self.sweeps_shared_dirs:
+                    # No mount namespace here: what the agent's uid wrote in /tmp and the
+                    # like goes now (bubblewrap's sandboxes see private tmpfs instead).
+                    remove_files_of(runner.uid)
 
             await anyio.to_thread.run_sync(clean)
 
