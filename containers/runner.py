@@ -503,6 +503,7 @@ class Runner:
         self._reap_children(-pid)  # the call's process group, killed above
         if self._kill_leftovers():
             self._reap_children(-1)
+        self._kill_orphans()
         self.reap()
         if too_large:
             return {
@@ -571,6 +572,20 @@ class Runner:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(-1, signal.SIGKILL)  # every process we may signal, except ourselves
         return True
+
+    def _kill_orphans(self):
+        """Once a call is over every child of ours is something it left behind (a daemon in
+        a session of its own, come back to us as subreaper or init): kill them, and the
+        orphans they leave in turn, until none is left."""
+        for _ in range(100):
+            children = _children_of(os.getpid())
+            if not children:
+                return
+            for child in children:
+                self._kill_group(child)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(child, signal.SIGKILL)
+            self._reap_children(-1, patience=0.2)
 
     def _reap_children(self, which, patience=1.0):
         """Wait (briefly) for killed children (`which` as in waitpid: -pgid, or -1 for all),

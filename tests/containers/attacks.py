@@ -222,12 +222,15 @@ DAEMON = """
 import os, sys
 
 def run(token):
+    r, w = os.pipe()  # close-on-exec: EOF on r once the daemon runs its own program
     if os.fork() == 0:
         os.setsid()  # out of the call's process group and session
         if os.fork() == 0:
             os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(3600)", token])
         os._exit(0)
+    os.close(w)
     os.wait()
+    os.read(r, 1)
     return True
 """
 
