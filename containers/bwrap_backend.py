@@ -149,6 +149,7 @@ class BwrapSandbox(SubprocessSandbox):
         user = self._process_user(self.uid_base - 1)
         problem = await anyio.to_thread.run_sync(probe, self.bwrap, self.python, user)
         if problem:
+            await self._close()  # the directory _open made
             raise SandboxError(problem)
 
     def _runner_config(

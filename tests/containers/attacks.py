@@ -387,6 +387,7 @@ class Record:
 def world_config(name: str):
     from engine.config import parse_world
 
+    _register_idle()
     return parse_world({
         "name": name,
         "seed": 1,
@@ -398,22 +399,18 @@ def world_config(name: str):
 
 
 def _register_idle() -> None:
+    from engine.actions import Sleep
     from engine.brains import register
     from engine.brains.base import Brain
 
-    try:
-        @register
-        class Idle(Brain):
-            """Sleeps: the harness drives the world through the invoke path."""
+    @register
+    class Idle(Brain):
+        """Sleeps: the harness drives the world through the invoke path."""
 
-            name = "test_idle"
+        name = "test_idle"
 
-            def decide(self, view):
-                from engine.actions import Sleep
-
-                return Sleep(seconds=1e9)
-    except (ValueError, KeyError):
-        pass  # registered already (the tests import this module more than once)
+        def decide(self, view):
+            return Sleep(seconds=1e9)
 
 
 def _rss_mib() -> float:
@@ -482,7 +479,6 @@ async def run_attacks(
     from engine.clock import VirtualClock
     from engine.world import World
 
-    _register_idle()
     world = World(world_config(f"attacks-{ctx.token[-8:]}"), clock=VirtualClock(),
                   sandbox_factory=open_sandbox)
     world.attach_journal(ctx.journal)
