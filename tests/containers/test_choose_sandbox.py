@@ -153,7 +153,14 @@ async def test_bwrap_when_the_image_is_missing(
     assert "ecology containers build" in choice.reason
 
 
-def test_the_header_knows_a_refusal_when_it_sees_one() -> None:
-    from tui.widgets.header import SANDBOX_REFUSED
+def test_the_header_says_when_code_is_refused() -> None:
+    from engine.config import load_scenario
+    from engine.world import World
+    from tui.widgets.header import SANDBOX_REFUSED, WorldHeader
 
     assert SANDBOX_REFUSED == REFUSED
+    world = World(load_scenario("default"))
+    header = WorldHeader()
+    assert "sandbox none" in header.line_for(world, 0.0, 200).plain
+    world.sandbox_reason = f"{REFUSED}: no Docker daemon; bubblewrap (bwrap) is not installed"
+    assert "sandbox refused" in header.line_for(world, 0.0, 200).plain
