@@ -138,27 +138,34 @@ class TreeReading:
     cpu_ticks: int
     rss_bytes: int
     processes: int
+    started: int  # the root's start time (clock ticks after boot): who the pid is
 
 
-def read_tree(pid: int) -> TreeReading | None:
-    """The tree under `pid` from /proc/<pid>/stat, or None if `pid` itself is gone.
+def read_tree(pid: int, started: int | None = None) -> TreeReading | None:
+    """The tree under `pid` from /proc/<pid>/stat, or None if `pid` itself is gone (or, with
+    `started`, is now another process that reuses the pid).
 
     utime + stime + cutime + cstime of every live member: a process that ended and was
     reaped inside the tree is in its reaper's cutime, so nothing a call ran is lost while
     the tree's root lives, and nothing is counted twice.
     """
     cpu = rss = count = 0
+    root_started = 0
     for member in process_tree(pid):
         fields = _stat_fields(member)
         if fields is None:
             if member == pid:
                 return None
             continue
+        if member == pid:
+            root_started = int(fields[19])  # field 22, starttime
+            if started is not None and root_started != started:
+                return None
         # utime stime cutime cstime (fields 14-17) and rss (field 24), counted from state = 3.
         cpu += sum(int(x) for x in fields[11:15])
         rss += int(fields[21]) * PAGE_SIZE
         count += 1
-    return TreeReading(cpu, rss, count)
+    return TreeReading(cpu, rss, count, root_started)
 
 
 def _status_memory(pid: int) -> int:
@@ -223,18 +230,22 @@ class ProcessTreeMeter(Meter):
         self._start = self._last = read_tree(self.root_pid)
         self.peak = 0
 
+    def _read(self) -> TreeReading | None:
+        started = self._start.started if self._start is not None else None
+        return read_tree(self.root_pid, started)
+
     def sample(self) -> int:
         """One reading during the call; the tree's memory now."""
         pids = process_tree(self.root_pid)
         memory = tree_memory(pids, self.memory_limit)
-        reading = read_tree(self.root_pid)
+        reading = self._read()
         if reading is not None:
             self._last = reading
         self.peak = max(self.peak, memory)
         return memory
 
     def end(self, wall_seconds: float) -> Measure:
-        after = read_tree(self.root_pid) or self._last
+        after = self._read() or self._last
         if not self.peak:
             self.peak = tree_memory(process_tree(self.root_pid), self.memory_limit)
         if self._start is None or after is None:
