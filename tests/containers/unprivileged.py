@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +107,12 @@ def build() -> Env:
     python = str(base / "venv" / "bin" / "python")
     if (base / "ready").exists():
         return Env(base, python)
-    for stale in Path("/var/tmp").glob("ecology-unprivileged-*"):  # built from older sources
-        shutil.rmtree(stale, ignore_errors=True)
+    if base.exists():  # a build that did not finish
+        shutil.rmtree(base)
+    # Builds from older sources (14 MB each) go after a day: other checkouts may use theirs.
+    for stale in Path("/var/tmp").glob("ecology-unprivileged-*"):
+        if time.time() - stale.stat().st_mtime > 86400:
+            shutil.rmtree(stale, ignore_errors=True)
     base.mkdir(mode=0o755, parents=True)
     subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(base / "venv")], check=True)
     site = Path(subprocess.run(
