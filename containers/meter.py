@@ -246,8 +246,8 @@ class ProcessTreeMeter(Meter):
 
     def end(self, wall_seconds: float) -> Measure:
         after = self._read() or self._last
-        if not self.peak:
-            self.peak = tree_memory(process_tree(self.root_pid), self.memory_limit)
+        if not self.peak and after is not None:
+            self.peak = after.rss_bytes  # a call too short for the watchdog: what it left
         if self._start is None or after is None:
             return Measure(0.0, self.peak, "proc")
         cpu = (after.cpu_ticks - self._start.cpu_ticks) / CLOCK_TICKS
