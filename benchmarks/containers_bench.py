@@ -8,6 +8,10 @@
   daemon's stats API, which the monitor avoids, as the baseline for containers.
 
     .venv/bin/python benchmarks/containers_bench.py [--backend all] [--agents 50] [--calls 300]
+    .venv/bin/python benchmarks/containers_bench.py --against ../main   # another checkout
+
+`--against DIR` measures only the warm round trip, of this checkout's backends and of DIR's
+(an earlier version), in alternating rounds of separate processes, so both see the same load.
 
 Needs a Docker daemon and the agent image (`bash .ci/docker-setup.sh`) for the docker
 figures and bubblewrap for the bwrap ones; the subprocess backend is measured too.
@@ -181,6 +185,53 @@ async def bench_subprocess(args: argparse.Namespace) -> None:
         await monitor_cost(sandbox, args.monitor_seconds, "subprocess")
 
 
+ROUND_TRIPS = """
+import json, sys, time
+import anyio
+sys.path.insert(0, sys.argv[1])
+from engine.sandbox import SandboxLimits
+
+async def main(backend, calls):
+    if backend == "docker":
+        from containers.docker_backend import DockerSandbox
+        sandbox = DockerSandbox(f"bench-{time.time_ns() % 10**9}")
+    else:
+        from containers.subprocess_backend import SubprocessSandbox
+        sandbox = SubprocessSandbox()
+    async with sandbox:
+        await sandbox.start("bench", SandboxLimits(cpus=1.0))
+        for i in range(15):
+            await sandbox.run("bench", "def run(x):\\n    return x + 1\\n", {"x": i}, 10)
+        times = []
+        for i in range(calls):
+            started = time.perf_counter()
+            result = await sandbox.run("bench", "def run(x):\\n    return x + 1\\n", {"x": i}, 10)
+            times.append((time.perf_counter() - started) * 1000)
+            assert result.ok and result.value == i + 1, result
+    print(json.dumps(times))
+
+anyio.run(main, sys.argv[2], int(sys.argv[3]))
+"""
+
+
+def against(other: str, backends: list[str], rounds: int = 4, calls: int = 50) -> None:
+    """Warm round trips of this checkout and of `other`, alternating, median of all rounds."""
+    here = str(Path(__file__).resolve().parents[1])
+    for backend in backends:
+        times: dict[str, list[float]] = {here: [], other: []}
+        for _ in range(rounds):
+            for checkout in (other, here):
+                done = subprocess.run(
+                    [sys.executable, "-c", ROUND_TRIPS, checkout, backend, str(calls)],
+                    capture_output=True, text=True, check=True,
+                )
+                times[checkout] += json.loads(done.stdout.strip().splitlines()[-1])
+        mine, theirs = statistics.median(times[here]), statistics.median(times[other])
+        row(f"{backend}: warm round trip, median, {other} (baseline)", theirs, "ms", 10.0)
+        row(f"{backend}: warm round trip, median, this checkout", mine, "ms", 10.0,
+            f"({mine / theirs:.2f}x the baseline, {rounds} alternating rounds of {calls})")
+
+
 async def bench_bwrap(args: argparse.Namespace) -> None:
     if find_bwrap() is None:
         print("bwrap: skipped, bubblewrap is not installed (apt install bubblewrap)")
@@ -195,6 +246,11 @@ async def bench_bwrap(args: argparse.Namespace) -> None:
 async def main(args: argparse.Namespace) -> None:
     load = os.getloadavg()[0]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {load:.1f}")
+    if args.against:
+        backends = {"all": ["docker", "subprocess"], "bwrap": []}.get(args.backend, [args.backend])
+        await anyio.to_thread.run_sync(against, args.against, backends)
+        print(f"load {os.getloadavg()[0]:.1f} at the end")
+        return
     if args.backend in ("docker", "all"):
         await bench_docker(args)
     if args.backend in ("bwrap", "all"):
@@ -212,4 +268,6 @@ if __name__ == "__main__":
     parser.add_argument("--monitor-seconds", type=float, default=10.0)
     parser.add_argument("--backend", choices=("docker", "bwrap", "subprocess", "all"), default="all")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--against", metavar="DIR",
+                        help="only compare warm round trips with another checkout's backends")
     anyio.run(main, parser.parse_args())
