@@ -171,6 +171,9 @@ class Journal:
         self._lock = lock
         self.db: sqlite3.Connection | None = None
         try:
+            # Created readable by its owner only (SQLite gives its -wal and -shm files the
+            # same mode): it holds the whole world, agents' code included.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self.db = connect(self.path)
             self.db.executescript(SCHEMA)
             if fresh:

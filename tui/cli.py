@@ -60,10 +60,12 @@ def _world_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--commit-interval", type=_number, default=0.1, metavar="SECONDS",
                    help="how often the journal commits (default 0.1, at most 60)")
     p.add_argument(
-        "--sandbox", choices=("auto", "docker", "subprocess", "none"), default=None,
-        help="where agents' code runs: auto (Docker when a daemon answers, else subprocesses; the "
-        "app's default) or none (the headless default: reports stay deterministic)",
+        "--sandbox", choices=("auto", "docker", "bwrap", "subprocess", "none"), default=None,
+        help="where agents' code runs: auto (Docker when a daemon answers, else bubblewrap, else "
+        "code is refused; the app's default) or none (the headless default: reports stay deterministic)",
     )
+    p.add_argument("--unsafe-sandbox", action="store_true",
+                   help="allow --sandbox subprocess without root: agents' code then runs as you")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,7 +180,7 @@ def world_config(args: argparse.Namespace) -> WorldConfig:
     return config.model_copy(update=update) if update else config
 
 
-def sandbox_factory(prefer: str):
+def sandbox_factory(prefer: str, unsafe: bool = False):
     """How the world gets its sandbox when it starts: chosen by containers/, never the engine."""
     if prefer == "none":
         return None
@@ -190,7 +192,7 @@ def sandbox_factory(prefer: str):
         # removed by the next run of the same world.
         choice = await choose_sandbox(
             world.config.name, reporter=world.report_sandbox, prefer=None if prefer == "auto" else prefer,
-            hosts=world.config.sandbox.hosts,
+            unsafe=unsafe or None, hosts=world.config.sandbox.hosts,
         )
         return choice.sandbox, choice.reason
 
@@ -228,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     if headless:
         return run_headless_command(args, options, settle=argv is None)
     # The app opens a world exactly as the headless runner does (file, scenario, resume,
-    # journal), with a sandbox by default: Docker when a daemon answers, else subprocesses.
-    world, code = open_world(args, sandbox_factory(args.sandbox or "auto"))
+    # journal), with a sandbox by default: Docker when a daemon answers, else bubblewrap.
+    world, code = open_world(args, sandbox_factory(args.sandbox or "auto", args.unsafe_sandbox))
     if world is None:
         return code
     if world.journal is not None and (warning := world.journal.lost_warning()):
@@ -247,7 +249,7 @@ def run_headless_command(args: argparse.Namespace, options: RunOptions, settle: 
     interrupts = Interrupts().install() if threading.current_thread() is threading.main_thread() else None
     world = None
     try:
-        world, code = open_world(args, sandbox_factory(args.sandbox or "none"))
+        world, code = open_world(args, sandbox_factory(args.sandbox or "none", args.unsafe_sandbox))
         if world is None:
             return code
         if settle:  # run as the `ecology` command, not called (tests): the process is ours
