@@ -43,6 +43,7 @@ from .details import (
     slice_detail,
 )
 from .format import describe_event
+from .panels import COUNTS, PANELS, badges
 from .screens.detail import DetailScreen
 from .screens.help import HelpScreen, binding_rows
 from .steering import SteeringMixin
@@ -60,15 +61,6 @@ from .widgets.rights import RightsPanel
 
 REFRESH_S = 0.25  # UI redraw period: bounded, whatever the engine's event rate
 ENGINE_PAUSE_S = 0.001  # the event loop's share after each burst of the world (see run_engine_task)
-PANELS = (
-    ("1", "agents", "Agents"),
-    ("2", "containers", "Containers"),
-    ("3", "oracle", "Oracle"),
-    ("4", "rights", "Rights"),
-    ("5", "contracts", "Contracts"),
-    ("6", "events", "Events"),
-    ("7", "metrics", "Metrics"),
-)
 # The UI listens to every kind but the circulation itself: a thousand agents moving scrip
 # would otherwise fill its mailbox with lines nobody reads.
 QUIET_KINDS = frozenset({"scrip_transferred", "window_closed"})
@@ -79,8 +71,9 @@ class EcologyApp(SteeringMixin, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "Agent Ecology"
     COMMANDS = App.COMMANDS | {SteeringCommands}
-    # Wide terminals get an inspector beside the agents; tall ones an events tail below.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+    # Wide terminals get an inspector beside the agents; tall ones an events tail below;
+    # the metrics grid has three layouts (narrow, medium, wide).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (42, "-tall")]
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause/Resume"),
@@ -215,22 +208,10 @@ class EcologyApp(SteeringMixin, App):
                 self._agents_panel.write_events(lines)
             self.meter.sample(world, now)
             self._header.show(world, now)
-            self._tabs.set_badges(self._badges(world))
+            self._tabs.set_badges(badges(world, self.feed.readings(world)))
             self.active_panel.refresh_view(world, now)
         except NoMatches:  # the app is closing and its widgets are being removed
             self._live = False
-
-    def _badges(self, world: World) -> dict[str, str]:
-        readings = self.feed.readings(world)
-        oom = sum(s.oom_kills for s in readings.values())
-        defaulted = sum(1 for a in world.contracts.contracts.values() if a.content["status"] == "defaulted")
-        return {
-            "agents": str(len(world.live_ids)),
-            "containers": (f"{len(readings)}" + (f" !{oom}" if oom else "")) if readings else "",
-            "oracle": str(len(world.oracle.bids)),
-            "rights": str(len(world.market.open)),
-            "contracts": str(len(world.contracts.contracts)) + (f" !{defaulted}" if defaulted else ""),
-        }
 
     @on(LiveTable.Selected)
     def _selection_moved(self, event: LiveTable.Selected) -> None:
@@ -273,7 +254,8 @@ class EcologyApp(SteeringMixin, App):
     def action_help(self) -> None:
         sections = [("Anywhere", binding_rows(b for b in self.BINDINGS if not b.action.startswith("show_panel"))),
                     ("Panels", [(" ".join(k for k, _, _ in PANELS), "switch panel: " +
-                                 ", ".join(f"{k} {t}" for k, _, t in PANELS))])]
+                                 ", ".join(f"{k} {t}" for k, _, t in PANELS))]),
+                    ("Switcher counts", [(title, COUNTS[pid]) for _, pid, title in PANELS if pid in COUNTS])]
         for panel in self._panels.values():
             if panel.BINDINGS:
                 sections.append((f"{panel.TITLE} panel", binding_rows(panel.BINDINGS)))

@@ -9,6 +9,8 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .panels import PANELS
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -57,8 +59,6 @@ class SteeringCommands(Provider):
     """The palette's steering commands and panel switches (ctrl+p)."""
 
     def _commands(self) -> list[tuple[str, str, str]]:
-        from .app import PANELS
-
         items = [(c.title, c.action, c.help) for c in STEERING]
         items += [(f"Show {title}", f"show_panel('{pid}')", f"key {key}") for key, pid, title in PANELS]
         items.append(("Help: every key", "help", "key ?"))
