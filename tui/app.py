@@ -27,6 +27,7 @@ from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, Footer
 
 from engine import heap
+from engine.actions import Result
 from engine.config import WorldConfig
 from engine.events import EVENT_KINDS
 from engine.world import World
@@ -43,8 +44,10 @@ from .details import (
     slice_detail,
 )
 from .format import describe_event
-from .panels import COUNTS, PANELS, badges
+from .history import AgentNews
+from .panels import COUNTS, PANELS, agents_named, badges
 from .screens.detail import DetailScreen
+from .screens.form import Field, FormScreen
 from .screens.help import HelpScreen, binding_rows
 from .steering import SteeringMixin
 from .widgets.agents import ActivityMeter, AgentsPanel
@@ -81,6 +84,7 @@ class EcologyApp(SteeringMixin, App):
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", show=False),
         Binding("minus", "slower", "Slower", key_display="-", show=False),
         Binding("n", "spawn", "Spawn", show=False),
+        Binding("h", "agent_history", "Agent's history", show=False),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit", show=False),
         *(Binding(key, f"show_panel('{pid}')", title, show=False) for key, pid, title in PANELS),
@@ -109,6 +113,7 @@ class EcologyApp(SteeringMixin, App):
         self._events = self.world.bus.subscribe(kinds=UI_KINDS, maxlen=2_000)
         self.meter = ActivityMeter()
         self.feed = SandboxFeed()
+        self.news = AgentNews()  # each agent's news, for the history in its detail
         self.frames = 0
         self._live = False
         # Every panel exists from the start (the events panel collects lines while hidden),
@@ -199,6 +204,7 @@ class EcologyApp(SteeringMixin, App):
         try:
             if events:
                 self.feed.ingest(events)
+                self.news.ingest(events, world.agents)
                 lines = []
                 for ev in events:
                     line = describe_event(ev)
@@ -237,7 +243,8 @@ class EcologyApp(SteeringMixin, App):
 
         renderers: dict[str, tuple[str, Callable[[], Any]]] = {
             "agent": (f"Agent {key}", lambda: agent_detail(
-                world, key, now(), self.meter.per_minute(world, key, now()) if key in world.agents else None, stats(key))),
+                world, key, now(), self.meter.per_minute(world, key, now()) if key in world.agents else None, stats(key),
+                news=self.news)),
             "container": (f"Sandbox of {key}", lambda: container_detail(world, key, stats(key), self.feed.incidents)),
             "bid": (f"Bid on {key}", lambda: bid_detail(world, key, now())),
             "resolution": (f"Resolution {key}", lambda: resolution_detail(
@@ -249,6 +256,33 @@ class EcologyApp(SteeringMixin, App):
         }
         title, render = renderers[kind]
         self.push_screen(DetailScreen(title, render, self.refresh_s))
+
+    def action_agent_history(self) -> None:
+        """The history of the agent the selected row names; a choice when it names several
+        (a loan's debtor, lender and holder) or none (the events and metrics panels)."""
+        world = self.world
+        selections = self.active_panel.selections()
+        named = agents_named(world, *selections[0]) if selections else []
+        if len(named) == 1:
+            self.show_details("agent", named[0])
+            return
+        choices = named or list(world.live_ids)
+        scrip = world.ledger.scrip
+        hints = {a: f"{world.agents[a].status}, {scrip[a]:,} scrip" for a in choices}
+
+        def check(args: dict[str, Any]) -> Result:
+            if args["agent"] in world.agents:
+                return Result(True, args["agent"])
+            return Result(False, None, f"no agent {args['agent']!r}", "unknown")
+
+        def chosen(result: Result | None) -> None:
+            if result is not None:
+                self.show_details("agent", result.value)
+
+        self.push_screen(FormScreen(
+            "Whose history?", [Field("agent", "agent", "id", named[0] if named else "", choices=choices, closed=True,
+                                     hints=hints, words=("agent",))],
+            check, ok="Show", blink=self.cursor_blink_forms), chosen)
 
     # -- help ------------------------------------------------------------------------------------------
     def action_help(self) -> None:

@@ -61,6 +61,7 @@ class SteeringCommands(Provider):
     def _commands(self) -> list[tuple[str, str, str]]:
         items = [(c.title, c.action, c.help) for c in STEERING]
         items += [(f"Show {title}", f"show_panel('{pid}')", f"key {key}") for key, pid, title in PANELS]
+        items.append(("Show an agent's history", "agent_history", "key h: the selected row's agent, or choose one"))
         items.append(("Help: every key", "help", "key ?"))
         return items
 

@@ -60,3 +60,29 @@ def badges(world: World, readings: Mapping[str, Any]) -> dict[str, Badge]:
         out["containers"] = tiers(len(readings), "sandboxes" if len(readings) != 1 else "sandbox", oom, "OOM",
                                     short_unit="")
     return out
+
+
+def agents_named(world: World, kind: str, key: str) -> list[str]:
+    """The agents a selected row names (kind as in Panel.SELECTS), those it concerns most
+    first: a bid's bidder, a listing's seller, a loan's debtor, lender and holder."""
+    ids: list[str | None] = []
+    if kind in ("agent", "container", "config"):
+        ids = [key]
+    elif kind == "bid":
+        ids = [b.bidder for b in world.oracle.ranked() if b.artifact_id == key]
+    elif kind == "resolution":
+        record = next((r for r in world.oracle.resolutions if f"#{r['index']}" == key), None)
+        ids = [w["bidder"] for w in record["winners"]] if record else []
+    elif kind == "slice":
+        art = world.artifacts.by_id.get(key)
+        ids = [world.market.seller_of(key) if art.owner == "market" else art.owner] if art else []
+    elif kind == "listing":
+        market = world.market
+        x = market.open.get(key) or next((c for c in market.closed if c.id == key), None)
+        ids = [x.seller, x.buyer, x.sold_to] if x else []
+    elif kind == "contract":
+        art = world.contracts.contracts.get(key)
+        if art is not None:
+            ids = [art.content["debtor"], art.content["lender"], world.contracts.holder(key)]
+    agents = world.agents
+    return list(dict.fromkeys(i for i in ids if i is not None and i in agents))

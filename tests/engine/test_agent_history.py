@@ -20,7 +20,7 @@ async def test_a_freeze_names_its_cause_and_how_long_it_lasted():
     agent = world.agents["a001"]
     [freeze] = agent.freezes
     assert freeze.t == 0.0
-    assert freeze.debt == pytest.approx(3.0)
+    assert freeze.debt == pytest.approx(3.0) and freeze.rate == 0.5
     assert freeze.cause.describe() == "write note"
     assert freeze.length == pytest.approx(6.0, abs=1e-9)
     assert freeze.ended == "paid off"
@@ -37,7 +37,7 @@ async def test_a_rescued_freeze_ends_early_and_says_so():
     [freeze] = world.agents["a001"].freezes
     assert freeze.cause.describe() == "noop"
     assert freeze.length == pytest.approx(3.0, abs=1e-9)
-    assert freeze.ended == "paid off, re-timed by a rescue or rate change"
+    assert freeze.ended == "paid off" and freeze.debt / freeze.rate == pytest.approx(10.0)  # sooner than its debt alone
     # The thought that caused it is remembered with its cost.
     assert world.agents["a001"].recent_actions[0][3] == 20.0
 
