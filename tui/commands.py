@@ -53,6 +53,13 @@ STEERING: tuple[Command, ...] = (
     Command("sell_claim", "Sell a debt claim…", "market.list of a contract you hold: future payments follow the buyer", "Contracts"),
 )
 BY_ACTION = {c.action: c for c in STEERING}
+# Keys that find things rather than steer, explained in the help.
+NAVIGATION = {
+    "agent_history": "the agent the selected row names: its actions and their cost, freezes (cause, "
+                     "length, rescuers), payments, bids, loans, incidents; asks which when it names "
+                     "several or none",
+    "cycle_span": "the span every chart follows: the last 10 minutes, the last hour, every window kept",
+}
 
 
 class SteeringCommands(Provider):

@@ -172,10 +172,12 @@ class FormScreen(ModalScreen[Result | None]):
                         # What the person selected stays offered even if it does not fit:
                         # the engine then says why, rather than the form dropping it unsaid.
                         options = [*f.choices] + ([f.value] if f.value and f.value not in f.choices else [])
+                        # A required field with one choice has it chosen already.
+                        value = f.value or (options[0] if len(options) == 1 and not f.optional else "")
                         yield Select(
                             [(c + (f"  {f.hints[c]}" if c in f.hints else ""), c) for c in options],
                             prompt=f.placeholder or ("none to choose" if not options else "choose"),
-                            value=f.value or Select.NULL,
+                            value=value or Select.NULL,
                             allow_blank=True, compact=True, id=f"field-{f.name}",
                         )
                     else:
@@ -193,7 +195,7 @@ class FormScreen(ModalScreen[Result | None]):
 
     def hint_text(self) -> str:
         if any(f.choices and not f.is_select for f in self.fields):
-            return "↓ choices · tab: complete · enter: next · esc: cancel"
+            return "tab: complete · enter: next · esc: cancel"
         return "enter: next/submit · esc: cancel"
 
     def on_mount(self) -> None:
@@ -269,7 +271,7 @@ class FormScreen(ModalScreen[Result | None]):
         name = (event.select.id or "").removeprefix("field-")
         self._show_error(name, None)
         self._show_error(None, None)
-        if event.select.has_focus or event.select.expanded:
+        if not event.select.is_blank() and (event.select.has_focus or event.select.expanded):
             widgets = self._fields_in_order()
             i = widgets.index(event.select)
             if i + 1 < len(widgets):

@@ -212,9 +212,9 @@ class Chart(PlotextPlot):
         if x1 <= x0:
             x1 = x0 + 1.0
         # Rows for the canvas: the box's inside less the plot's frame and the time axis; a
-        # tick every other row at most, so labels never collide.
+        # tick every third row at most, so labels never crowd (plotext rounds their rows).
         rows = max(1, self.size.height - 3)
-        ticks = max(1, min(4, rows // 2))
+        ticks = max(1, min(4, rows // 3))
         for side in ("left", "right"):
             series = [s for s in spec.series if s.side == side]
             if not series:
@@ -275,7 +275,8 @@ class LatestWindow(Static):
 
 class MetricsPanel(Panel):
     TITLE = "Metrics"
-    BINDINGS: ClassVar = [Binding("w", "cycle_span", "Span")]
+    BINDINGS: ClassVar = [Binding("w", "cycle_span", "Span: 10 min, 1 hour, all")]
+    can_focus = True  # no table here: the panel itself holds the focus, for its keys
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

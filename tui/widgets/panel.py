@@ -44,3 +44,5 @@ class Panel(Vertical):
         tables = list(self.query(LiveTable))
         if tables and not any(t.has_focus for t in tables):
             tables[0].focus()
+        elif not tables and self.can_focus:
+            self.focus()  # a panel without tables takes the focus itself, so its keys work
