@@ -7,8 +7,12 @@ tenth's share; loans defaulted and repaid). A key switches the span every chart 
 the last 10 minutes, the last hour, or every window in memory.
 
 Charts are drawn by plotext through textual-plotext (see the README's dependency table).
-A chart is rebuilt only when a window closes or the span or size changes: a closed window
-never changes, so a frame that brings none costs nothing here.
+A plotext chart costs milliseconds to build, so: a chart is rebuilt only when a window
+closes or the span or size changes (a closed window never changes); a series is thinned
+to the points its width can show (the lowest and highest of each column's windows, so a
+spike survives); and a frame rebuilds at most `BUDGET` charts, the stalest first, unless
+the panel has just been shown or its span changed. A fast world (virtual time, high
+speed) closes windows every frame; its charts then catch up in turn, never all at once.
 """
 
 from __future__ import annotations
@@ -109,6 +113,8 @@ CHARTS: tuple[ChartSpec, ...] = (
     )),
 )
 
+BUDGET = 2  # charts rebuilt per frame while the panel stays in view
+
 # The spans a chart can follow: (name, world seconds; None for every window kept).
 SPANS: tuple[tuple[str, float | None], ...] = (("10 min", 600.0), ("1 hour", 3600.0), ("all", None))
 
@@ -161,6 +167,27 @@ def time_ticks(x0: float, x1: float, count: int) -> list[float]:
     return [first + i * step for i in range(int((x1 - first) // step) + 1)]
 
 
+def thin(xs: Sequence[float], ys: Sequence[float], columns: int) -> tuple[list[float], list[float]]:
+    """At most two points per column: each column's lowest and highest, in time order.
+    A line through them looks as the full series would at this width."""
+    n = len(xs)
+    if n <= 2 * max(1, columns):
+        return list(xs), list(ys)
+    out_x: list[float] = []
+    out_y: list[float] = []
+    per = n / columns
+    for c in range(columns):
+        lo, hi = int(c * per), min(n, int((c + 1) * per))
+        if lo >= hi:
+            continue
+        low = min(range(lo, hi), key=ys.__getitem__)
+        high = max(range(lo, hi), key=ys.__getitem__)
+        for i in sorted({low, high}):
+            out_x.append(xs[i])
+            out_y.append(ys[i])
+    return out_x, out_y
+
+
 def _rgb(color: RGB) -> str:
     return "#{:02x}{:02x}{:02x}".format(*color)
 
@@ -182,19 +209,26 @@ class Chart(PlotextPlot):
         self.border_title = self.spec.title
 
     def on_resize(self) -> None:
-        self._key = None  # the tick count follows the height
-        self._windows_shown: tuple | None = getattr(self, "_windows_shown", None)
-        if self._windows_shown is not None:
-            self.show(*self._windows_shown)
+        shown = getattr(self, "_shown", None)
+        if shown is not None:
+            self.show(*shown)  # the ticks and thinning follow the size
 
-    def show(self, windows: Sequence[dict[str, Any]], x0: float, x1: float) -> None:
-        self._windows_shown = (windows, x0, x1)
-        key = (len(windows), windows[-1]["index"] if windows else None, x0, x1, self.size.height, self.size.width)
+    def stale(self, windows: Sequence[dict[str, Any]], x0: float, x1: float) -> bool:
+        return self._key != self._key_for(windows, x0, x1)
+
+    def _key_for(self, windows: Sequence[dict[str, Any]], x0: float, x1: float) -> tuple:
+        return (len(windows), windows[-1]["index"] if windows else None, x0, x1, self.size.height, self.size.width)
+
+    def show(self, windows: Sequence[dict[str, Any]], x0: float, x1: float) -> bool:
+        """Rebuild the chart if what it shows changed; say whether it did."""
+        self._shown = (windows, x0, x1)
+        key = self._key_for(windows, x0, x1)
         if key == self._key:
-            return  # nothing new: no rebuild
+            return False  # nothing new: no rebuild
         self._key = key
         self.border_subtitle = self.legend(windows)
         self._draw(windows, x0, x1)
+        return True
 
     def legend(self, windows: Sequence[dict[str, Any]]) -> str:
         parts = []
@@ -224,10 +258,11 @@ class Chart(PlotextPlot):
             step = yt[1] - yt[0] if len(yt) > 1 else 1.0
             plt.ylim(0.0, yt[-1], yside=side)
             plt.yticks(yt, [tick_label(v, step) for v in yt], yside=side)
+            columns = max(1, self.size.width - 8)  # the canvas, less the y axes' labels
             for s in series:
                 if xs:
-                    plt.plot(xs, [float(w.get(s.field, 0.0)) for w in windows], color=s.color,
-                             marker="braille", yside=side)
+                    px, py = thin(xs, [float(w.get(s.field, 0.0)) for w in windows], columns)
+                    plt.plot(px, py, color=s.color, marker="braille", yside=side)
         plt.xlim(x0, x1)
         xt = time_ticks(x0, x1, max(2, self.size.width // 12))
         plt.xticks(xt, [world_t(t) for t in xt])
@@ -281,6 +316,11 @@ class MetricsPanel(Panel):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.span = 0  # index into SPANS
+        self._all_now = True  # shown, or the span changed: every chart at once
+        self._builds = 0
+
+    def on_show(self) -> None:
+        self._all_now = True
 
     def compose(self) -> ComposeResult:
         yield Line(id="metrics-summary", classes="summary")
@@ -291,6 +331,7 @@ class MetricsPanel(Panel):
 
     def action_cycle_span(self) -> None:
         self.span = (self.span + 1) % len(SPANS)
+        self._all_now = True
         world = self.app.world  # type: ignore[attr-defined]
         self.refresh_view(world, world.clock.now())
 
@@ -313,8 +354,15 @@ class MetricsPanel(Panel):
     def refresh_view(self, world: World, now: float) -> None:
         metrics = world.metrics
         windows, x0, x1 = self.charted(world)
-        for chart in self.query(Chart):
+        # The stalest first (query order is grid order; a rebuilt chart goes to the back).
+        stale = [c for c in self.query(Chart) if c.stale(windows, x0, x1)]
+        stale.sort(key=lambda c: getattr(c, "built_at", 0))
+        budget = len(stale) if self._all_now else BUDGET
+        self._all_now = False
+        for chart in stale[:budget]:
             chart.show(windows, x0, x1)
+            self._builds += 1
+            chart.built_at = self._builds
         self.query_one(LatestWindow).show(metrics.windows[-1] if metrics.windows else None, metrics.interval)
         inv = world.invariants()
         broken = [k for k, ok in inv.items() if not ok]
