@@ -43,9 +43,19 @@ NEWSWORTHY = frozenset({FROZEN, PAUSED, CRASHED, STOPPED})
 # can leave a rounding residue of a few ulps.
 THAW_EPSILON = 1e-9
 # What an agent remembers of itself for the app's history: its last actions (world time,
-# action, result, thought cost) and last freezes. Bounded rings, cheap to fill.
+# action, result, thought cost) and last freezes, in bounded rings. Only when the world is
+# asked to (`remember_history`, as the app does): a headless run pays nothing for them.
 RECENT_ACTIONS = 24
 RECENT_FREEZES = 8
+
+
+def remember_history(world: World) -> None:
+    """Have every agent of `world`, and every agent spawned later, keep its rings."""
+    world.keep_history = True  # read by Agent.__init__ for agents to come
+    for agent in world.agents.values():
+        if agent.recent_actions is None:
+            agent.recent_actions = deque(maxlen=RECENT_ACTIONS)
+            agent.freezes = deque(maxlen=RECENT_FREEZES)
 
 
 @dataclass(slots=True)
@@ -258,8 +268,10 @@ class Agent:
         self.last_error = ""
         self.frozen_since: float | None = None
         self.times_frozen = 0
-        self.recent_actions: deque[tuple[float, Action, Result, float]] = deque(maxlen=RECENT_ACTIONS)
-        self.freezes: deque[Freeze] = deque(maxlen=RECENT_FREEZES)
+        keep = getattr(world, "keep_history", False)
+        self.recent_actions: deque[tuple[float, Action, Result, float]] | None = (
+            deque(maxlen=RECENT_ACTIONS) if keep else None)
+        self.freezes: deque[Freeze] | None = deque(maxlen=RECENT_FREEZES) if keep else None
         self.paused = False
         self.crashed = False
         self.stopped = False
@@ -417,7 +429,8 @@ class Agent:
                     self.detail = ""  # the debt is shown live from the bucket
                     world.frozen[agent_id] = None
                     world.bus.emit(AgentStatusChanged, now, (agent_id, FROZEN, ""))
-                    self.freezes.append(Freeze(now, -balance, bucket.rate, self.last_action, world.bus.seq))
+                    if self.freezes is not None:
+                        self.freezes.append(Freeze(now, -balance, bucket.rate, self.last_action, world.bus.seq))
                 self._waiting = True
                 watchers = world.ledger.compute_watchers
                 watchers[agent_id] = self._on_compute
@@ -455,7 +468,8 @@ class Agent:
             # Recording the result: `_record` does the same for turns that resume.
             self.actions += 1
             self.last_action = action  # described only when someone looks (snapshot)
-            self.recent_actions.append((now, action, result, brain.thought_cost))
+            if self.recent_actions is not None:
+                self.recent_actions.append((now, action, result, brain.thought_cost))
             view.last_result = result
             if self.failures:
                 self.failures = 0
@@ -514,7 +528,8 @@ class Agent:
     def _record(self, action: Action, result: Result, now: float) -> bool:
         self.actions += 1
         self.last_action = action
-        self.recent_actions.append((now, action, result, self.brain.thought_cost))
+        if self.recent_actions is not None:
+            self.recent_actions.append((now, action, result, self.brain.thought_cost))
         self.view.last_result = result
         if self.failures:
             self.failures = 0
@@ -563,7 +578,7 @@ class Agent:
 
     def _freeze_over(self, now: float, how: str) -> None:
         freezes = self.freezes
-        if freezes and freezes[-1].length is None:
+        if freezes and freezes[-1].length is None:  # None (not kept) or empty: nothing to close
             freezes[-1].length = now - freezes[-1].t
             freezes[-1].ended = how
 

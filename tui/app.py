@@ -27,6 +27,7 @@ from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, Footer
 
 from engine import heap
+from engine.agent import remember_history
 from engine.actions import Result
 from engine.config import WorldConfig
 from engine.events import EVENT_KINDS
@@ -104,6 +105,7 @@ class EcologyApp(SteeringMixin, App):
         super().__init__()
         self.tune_gc = tune_gc
         self.world = world or World(config, sandbox_factory=sandbox_factory)
+        remember_history(self.world)  # agents keep their last actions and freezes for their detail
         self.run_engine = run_engine
         self.refresh_s = refresh_s
         self.cursor_blink_forms = cursor_blink  # snapshot tests turn blinking off

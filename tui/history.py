@@ -15,6 +15,8 @@ action's own line says the same, with its arguments and cost.
 
 from __future__ import annotations
 
+import itertools
+import reprlib
 from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -116,9 +118,18 @@ class AgentNews:
         return list(self.by_agent.get(agent_id, ()))
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 24  # agents choose the arguments: bound what is formatted
+
+
 def _args(action: Any) -> str:
+    """An invoke's first few arguments, each cut short, whatever size an agent made them."""
     if type(action) is Invoke and isinstance(action.args, dict) and action.args:
-        return " " + short(" ".join(f"{k}={v}" for k, v in action.args.items()), 48)
+        parts = []
+        for k, v in itertools.islice(action.args.items(), 4):
+            text = v if isinstance(v, str) and len(v) <= 24 else _REPR.repr(v)
+            parts.append(f"{str(k)[:24]}={text}")
+        return " " + short(" ".join(parts), 60)
     return ""
 
 
@@ -139,19 +150,19 @@ def timeline(world: World, agent_id: str, news: AgentNews | None, now: float, li
     if agent is None:
         return rows
     cost_of = world.waist.cost_of
-    actions = list(agent.recent_actions)
+    actions = list(agent.recent_actions or ())
     since = actions[0][0] if actions else float("inf")  # the action ring covers [since, now]
     for i, (t, action, result, think) in enumerate(actions):
         what = Text(action.describe() + _args(action))
         what.append(f"  cost {think + cost_of(action):.2f}", "dim")
         if not result.ok:
-            what.append(f"  refused: {result.error}", "red")
+            what.append(f"  refused: {short(str(result.error)[:200], 90)}", "red")
         rows.append(_row((t, ACTION, i), "act", "green" if result.ok else "red", what))
     # Rescues, found among the news, name who ended a freeze early.
     events = [*(news.of(agent_id) if news is not None else ()),
               *(ev for ev in world.bus.recent if ev.kind == "scrip_transferred" and agent_id in (ev.frm, ev.to))]
     rescues = [ev for ev in events if ev.kind == "compute_transferred" and ev.to == agent_id]
-    for i, f in enumerate(agent.freezes):
+    for i, f in enumerate(agent.freezes or ()):
         what = Text(f"debt {f.debt:.2f}")
         if f.cause is not None:
             what.append(" after ")

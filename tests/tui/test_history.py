@@ -6,7 +6,7 @@ which agent when a row names several or none."""
 from __future__ import annotations
 
 import pytest
-from tuikit import SIZE, form, make_app, offered, screen_text, show, shown
+from tuikit import SIZE, form, offered, screen_text, show, shown
 
 from engine.actions import Invoke
 from tui.format import duration, world_t

@@ -12,7 +12,6 @@ import io
 import pytest
 from tuikit import (
     SIZE,
-    burst,
     field_error,
     fill,
     fingerprint,

@@ -10,7 +10,7 @@ import copyreg
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from tui.app import EcologyApp
 from tui.demo import demo_config, demo_world
