@@ -10,14 +10,16 @@ Charts are drawn by plotext through textual-plotext (see the README's dependency
 A plotext chart costs milliseconds to build, so: a chart is rebuilt only when a window
 closes or the span or size changes (a closed window never changes); a series is thinned
 to the points its width can show (the lowest and highest of each column's windows, so a
-spike survives); and a frame rebuilds at most `BUDGET` charts, the stalest first, unless
-the panel has just been shown or its span changed. A fast world (virtual time, high
-speed) closes windows every frame; its charts then catch up in turn, never all at once.
+spike survives); and a frame rebuilds at most `BUDGET` charts, the stalest first, at most
+every `GAP` real seconds, unless the panel has just been shown or its span changed. A
+fast world (virtual time, high speed) closes windows every frame; its charts then catch
+up in turn, never all at once.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -113,7 +115,8 @@ CHARTS: tuple[ChartSpec, ...] = (
     )),
 )
 
-BUDGET = 2  # charts rebuilt per frame while the panel stays in view
+BUDGET = 2  # charts rebuilt per frame while the panel stays in view...
+GAP = 0.5  # ...and at most every GAP real seconds (a fast world closes windows every frame)
 
 # The spans a chart can follow: (name, world seconds; None for every window kept).
 SPANS: tuple[tuple[str, float | None], ...] = (("10 min", 600.0), ("1 hour", 3600.0), ("all", None))
@@ -318,6 +321,7 @@ class MetricsPanel(Panel):
         self.span = 0  # index into SPANS
         self._all_now = True  # shown, or the span changed: every chart at once
         self._builds = 0
+        self._last_round = 0.0  # time.monotonic() of the last budgeted rebuild
 
     def on_show(self) -> None:
         self._all_now = True
@@ -357,7 +361,13 @@ class MetricsPanel(Panel):
         # The stalest first (query order is grid order; a rebuilt chart goes to the back).
         stale = [c for c in self.query(Chart) if c.stale(windows, x0, x1)]
         stale.sort(key=lambda c: getattr(c, "built_at", 0))
-        budget = len(stale) if self._all_now else BUDGET
+        clock = time.monotonic()
+        if self._all_now:
+            budget = len(stale)
+        else:
+            budget = BUDGET if clock - self._last_round >= GAP else 0
+        if stale and budget:
+            self._last_round = clock
         self._all_now = False
         for chart in stale[:budget]:
             chart.show(windows, x0, x1)
