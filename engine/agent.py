@@ -46,7 +46,7 @@ THAW_EPSILON = 1e-9
 # action, result, thought cost) and last freezes, in bounded rings. Only when the world is
 # asked to (`remember_history`, as the app does): a headless run pays nothing for them.
 RECENT_ACTIONS = 24
-RECENT_FREEZES = 8
+RECENT_FREEZES = 16
 
 
 def remember_history(world: World) -> None:

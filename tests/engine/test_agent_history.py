@@ -63,7 +63,7 @@ async def test_refusals_are_remembered_and_the_rings_are_bounded():
     bad = Invoke("ledger", "transfer", {"to": "nobody", "amount": 1})
     # Alternate a refused transfer and a noop that costs 30 from a bucket of 100 at
     # 100/s: every few turns the agent freezes for a fraction of a second.
-    SCRIPTS["a001"] = steps(*[bad, Noop()] * 40, then=lambda view, brain: Sleep(seconds=1e6))
+    SCRIPTS["a001"] = steps(*[bad, Noop()] * 80, then=lambda view, brain: Sleep(seconds=1e6))
     await run_world(world, 60.0)
     agent = world.agents["a001"]
     assert len(agent.recent_actions) == RECENT_ACTIONS
