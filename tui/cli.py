@@ -3,6 +3,7 @@
     ecology [--world FILE | --scenario NAME] [--agents N] [--seed N] [--virtual-time]
     ecology run --headless [same options] [--duration SECONDS] [--report FILE.json]
     ecology scenarios
+    ecology serve [same options] [--host 127.0.0.1] [--port 8000]   (the app in a browser)
 
 Textual is imported only when the app opens, so headless runs start fast and need no UI.
 Exit codes: 0 ok, 1 an invariant broke, 2 bad input (checked before the world is built:
@@ -81,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="headless: how long failing journal commits are retried before the run "
                      "ends with exit code 3 (default 5)")
     sub.add_parser("scenarios", help="list the built-in worlds")
+    from .serve import add_options as serve_options
+
+    serve = sub.add_parser("serve", help="serve the app to web browsers (one world per connection)")
+    _world_options(serve)
+    serve_options(serve)
     export = sub.add_parser("export", help="export a journal's events and metrics for analysis")
     export.add_argument("journal", metavar="FILE.db")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
@@ -217,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ecology: error: {e}", file=sys.stderr)
             return BAD_INPUT
         return 0
+    if args.command == "serve":
+        from .serve import main_serve
+
+        return main_serve(args)
     if args.command not in (None, "run"):
         return args.func(args)
     headless = args.command == "run" and args.headless

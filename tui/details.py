@@ -18,7 +18,6 @@ from .format import (
     CONTRACT_STYLE,
     bar,
     compute_text,
-    describe_event,
     duration,
     nbytes,
     num,
@@ -27,6 +26,8 @@ from .format import (
     status_text,
     world_t,
 )
+
+from .history import AgentNews, history_table, timeline
 
 if TYPE_CHECKING:
     from engine.world import World
@@ -62,26 +63,9 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def recent_events(world: World, principal: str, limit: int = 8) -> RenderableType:
-    """The last few news lines concerning one principal (from the bus's recent ring)."""
-    lines: list[Text] = []
-    for ev in reversed(world.bus.recent):
-        target = ev.target
-        if target is None or getattr(ev, target, None) != principal:
-            continue
-        line = describe_event(ev)
-        if line is not None:
-            lines.append(line)
-            if len(lines) >= limit:
-                break
-    if not lines:
-        return Text("  nothing recent", "dim")
-    return Group(*reversed(lines))
-
-
 # -- agents ----------------------------------------------------------------------------------
 def agent_detail(world: World, agent_id: str, now: float, per_minute: float | None = None,
-                 stats: Any = None, compact: bool = False) -> RenderableType:
+                 stats: Any = None, compact: bool = False, news: AgentNews | None = None) -> RenderableType:
     agent = world.agents.get(agent_id)
     if agent is None:
         return Text(f"{agent_id} is gone", "dim")
@@ -119,6 +103,8 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
     ]
     if compact:
         return Group(*parts)
+    # The story first: what it did, what it cost, why it froze, who rescued it.
+    parts[1:1] = [heading("History, newest first"), history_table(timeline(world, agent_id, news, now))]
     owned = Counter(a.kind for a in world.artifacts.owned_by(agent_id) if a.kind != "config" or a.id != cfg.id)
     parts += [
         heading("Holdings"),
@@ -133,7 +119,6 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
     ]
     if stats is not None:
         parts += [heading("Container"), _stats_kv(world, stats)]
-    parts += [heading("Recent"), recent_events(world, agent_id)]
     return Group(*parts)
 
 
