@@ -9,6 +9,8 @@ import re
 import pytest
 from fake_llm import events, llm_params, llm_world, reply
 
+from engine.brains.llm_prompt import observation_in
+
 from engine.actions import Invoke
 
 pytestmark = pytest.mark.anyio
@@ -57,7 +59,13 @@ async def test_the_request_carries_time_balances_and_the_vocabulary(server):
     first, second = server.requests
     body = first.body
     assert body["model"] == "fake-model"
-    assert body["response_format"] == {"type": "json_object"}
+    # The answer is constrained by the action schema (one branch per agent method).
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert {"action": {"const": "invoke"}, "target": {"const": "oracle"}, "method": {"const": "bid"},
+            "args": {"type": "object", "properties": {"artifact": {"type": "string", "maxLength": 80},
+                                                      "amount": {"type": "integer", "minimum": 0}},
+                     "required": ["artifact", "amount"], "additionalProperties": False}} in [
+        b["properties"] for b in schema["anyOf"]]
     assert body["max_tokens"] == 256 and body["temperature"] == 0.7
     # The vocabulary comes from every service's describe(): each agent method, its params
     # and cost; operator-only methods are left out.
@@ -73,7 +81,7 @@ async def test_the_request_carries_time_balances_and_the_vocabulary(server):
                     assert param in first.system
     assert "scrip_transferred" in first.system  # event kinds to sleep until
     # The observation: time injected, balances, artifacts, listings.
-    obs = json.loads(first.user.split("\n")[1])
+    obs = observation_in(first.user)
     assert obs["you"] == "llm001"
     assert obs["wall_time"] == "2026-01-01T00:00:00+00:00"
     assert obs["next_oracle_resolution_in_s"] == 60.0
@@ -82,7 +90,7 @@ async def test_the_request_carries_time_balances_and_the_vocabulary(server):
     assert obs["open_listings"][0]["artifact"] == "wares" and obs["open_listings"][0]["price"] == 4
     assert obs["your_open_bids"] == {}
     # The second turn sees its open bid, the later time and the result of the bid.
-    obs2 = json.loads(second.user.split("\n")[1])
+    obs2 = observation_in(second.user)
     assert obs2["your_open_bids"] == {"note-1": 2}
     assert obs2["scrip"] == 18
     assert "## Your recent turns" in second.user
@@ -101,7 +109,7 @@ async def test_contracts_and_refusals_are_shown(server):
     assert world.waist.perform("operator", offer, 0.0).ok
     await world.run(30.0)
     first, second = server.requests
-    obs = json.loads(first.user.split("\n")[1])
+    obs = observation_in(first.user)
     [loan] = obs["your_contracts"]
     assert loan["roles"] == ["debtor"] and loan["status"] == "offered" and loan["principal"] == 5
     # A refusal by the world is a result the model sees, with the reason.
@@ -124,7 +132,9 @@ async def test_whoever_owns_the_config_right_changes_the_params(server):
     first, second = server.requests
     assert first.body["model"] == "fake-model"
     assert second.body["model"] == "bigger-model"
-    assert second.system.startswith("You are a careful banker.")
+    # The role opens the user message; the system prefix stays the one every agent shares.
+    assert second.user.startswith("## Your role\nYou are a careful banker.")
+    assert second.system == first.system
     assert second.body["temperature"] == 0.1 and second.body["max_tokens"] == 64
     assert "response_format" not in second.body
     # Someone else cannot: the refusal names the owner.

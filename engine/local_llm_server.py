@@ -1,0 +1,60 @@
+"""The child process `engine.local_llm` starts: llama-cpp-python's OpenAI-compatible server,
+reporting how many prompt tokens its cache served.
+
+llama.cpp keeps the last request's tokens in its KV cache and evaluates only what differs
+after the longest common prefix; the server does not say how much that was. Here each
+chat completion also answers `usage.prompt_tokens_details.cached_tokens` (the field
+OpenAI and vLLM use), measured from the tokens in the cache before and after the call,
+so the brain's report gives new and cached prompt tokens per turn.
+
+Run as `python -m engine.local_llm_server` with llama-cpp-python's own server options.
+Imports nothing of the engine (it runs beside it, not in it).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _report_cached_tokens(llama_cls: Any) -> None:
+    create = llama_cls.create_chat_completion
+
+    def create_chat_completion(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = self._input_ids.tolist()
+        result = create(self, *args, **kwargs)
+        usage = result.get("usage") if isinstance(result, dict) else None
+        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+            n = usage["prompt_tokens"]
+            prompt = self._input_ids[:n].tolist()
+            common = _common_prefix(before, prompt)
+            # When the whole prompt is cached, llama.cpp evaluates its last token again to
+            # refresh the logits: that one is new work.
+            cached = common - 1 if common >= n else common
+            usage["prompt_tokens_details"] = {"cached_tokens": max(0, cached)}
+        return result
+
+    llama_cls.create_chat_completion = create_chat_completion
+
+
+def main() -> None:
+    import llama_cpp
+
+    _report_cached_tokens(llama_cpp.Llama)
+    from llama_cpp.server import __main__ as server_main
+
+    sys.argv[0] = "engine.local_llm_server"
+    server_main.main()
+
+
+if __name__ == "__main__":
+    main()
