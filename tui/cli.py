@@ -1,6 +1,7 @@
 """The `ecology` command: opens the app, or runs a world headless, or manages sandboxes.
 
     ecology [--world FILE | --scenario NAME] [--agents N] [--seed N] [--virtual-time]
+            [--local-model [PATH.gguf]] [--llm-replay FILE.db]
     ecology run --headless [same options] [--duration SECONDS] [--report FILE.json]
     ecology scenarios
 
@@ -56,6 +57,11 @@ def _world_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--journal", metavar="FILE.db", help="record the world in this SQLite journal")
     p.add_argument("--commit-interval", type=_positive_float, default=0.1, metavar="SECONDS",
                    help="how often the journal commits (default 0.1)")
+    p.add_argument("--local-model", nargs="?", const="", metavar="PATH.gguf",
+                   help="LLM agents think with a local model: the llama.cpp server started here on loopback "
+                   "(default model: the one the [local-llm] extra installs)")
+    p.add_argument("--llm-replay", metavar="FILE.db",
+                   help="answer every LLM request from this journal's recording; no model is called")
     p.add_argument(
         "--sandbox", choices=("auto", "docker", "subprocess", "none"), default=None,
         help="where agents' code runs: auto (Docker when a daemon answers, else subprocesses; the "
@@ -96,15 +102,31 @@ def build_world(args: argparse.Namespace, factory):
             if args.world or args.scenario or args.agents or args.seed is not None or args.journal:
                 raise ValueError("--resume continues a recorded world: it takes no --world, "
                                  "--scenario, --agents, --seed or --journal")
-            return resume_world(args.resume, virtual=True if args.virtual_time else None,
-                                sandbox_factory=factory, commit_interval=args.commit_interval)
+            world = resume_world(args.resume, virtual=True if args.virtual_time else None,
+                                 sandbox_factory=factory, commit_interval=args.commit_interval)
+            if args.llm_replay:
+                use_llm_replay(world, args.llm_replay)
+            return world
         world = World(world_config(args), sandbox_factory=factory)
+        if args.llm_replay:
+            use_llm_replay(world, args.llm_replay)
         if args.journal:
             if Path(args.journal).exists():
                 raise ValueError(f"{args.journal} exists: resume it with --resume, or choose a new file")
             world.attach_journal(args.journal, args.commit_interval)
         return world
     except JournalError as e:
+        raise ValueError(str(e)) from None
+
+
+def use_llm_replay(world, path: str) -> None:
+    """Answer the world's LLM requests from a recording (a journal's llm_calls)."""
+    from engine.llm_access import llm_settings
+    from engine.llm_record import Recording, RecordingError
+
+    try:
+        llm_settings(world).replay = Recording.load(path)
+    except RecordingError as e:
         raise ValueError(str(e)) from None
 
 
@@ -125,7 +147,18 @@ def world_config(args: argparse.Namespace) -> WorldConfig:
         clock["speed"] = args.speed
     if clock:
         update["clock"] = config.clock.model_copy(update=clock)
-    return config.model_copy(update=update) if update else config
+    config = config.model_copy(update=update) if update else config
+    if args.local_model is not None:
+        from engine.local_llm import LocalModelError, resolve_model, with_local_model
+
+        model = args.local_model or None
+        if not args.llm_replay:  # a replay calls no model: it needs neither the server nor the file
+            try:
+                model = str(resolve_model(model))
+            except LocalModelError as e:
+                raise ConfigError(f"--local-model: {e}") from None
+        config = with_local_model(config, model)
+    return config
 
 
 def sandbox_factory(prefer: str):
@@ -180,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             from engine import heap
 
             heap.settle()  # it runs one world, for long: out of the collector's way
-        return main_headless(world, args.duration, args.report)
+        try:
+            return main_headless(world, args.duration, args.report)
+        finally:
+            _end_llm(world)
     if args.command == "run" and (args.duration or args.report):
         parser.error("--duration and --report need --headless")
     # The app opens a world exactly as the headless runner does (file, scenario, resume,
@@ -192,7 +228,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tui.app import run_app
 
-    return run_app(world.config, world=world)
+    try:
+        return run_app(world.config, world=world)
+    finally:
+        _end_llm(world)
+
+
+def _end_llm(world) -> None:
+    """Stop the local model server this run started, and say how a replay went."""
+    import sys as _sys
+
+    if "engine.local_llm" in _sys.modules:
+        from engine.local_llm import stop_local_servers
+
+        stop_local_servers()
+    from engine.llm_access import llm_settings
+
+    replay = llm_settings(world).replay
+    if replay is not None:
+        print(f"LLM replay from {replay.source}: {replay.served} answers served, "
+              f"{replay.missing} requests not in the recording", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -420,7 +420,6 @@ class LLMBrain(Brain):
             "valid_answers": self.answered,
             "failed_turns": self.failed_turns,
             "replay_missing": self.replay_missing,
-            "calls": self.calls,
             "prompt_tokens": self.prompt_tokens,
             "cached_prompt_tokens": self.cached_prompt_tokens,
             "completion_tokens": self.completion_tokens,
