@@ -100,7 +100,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
     n_ctx: int = 4096
-    n_threads: int = 2
+    n_threads: int = 1  # a shared machine: one thread; two that contend spin and run 10x slower
     start_timeout: float = 120.0
 
 

@@ -16,6 +16,19 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from typing_extensions import NotRequired, TypedDict
+
+
+class PromptTokensDetails(TypedDict):
+    cached_tokens: int
+
+
+class UsageWithCache(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: NotRequired[PromptTokensDetails]
+
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
@@ -48,7 +61,11 @@ def _report_cached_tokens(llama_cls: Any) -> None:
 
 def main() -> None:
     import llama_cpp
+    import llama_cpp.llama_types as types
 
+    # The server checks its answers against these types (FastAPI drops unknown keys):
+    # the usage of a chat completion may carry the details, before the routes are built.
+    types.ChatCompletion.__annotations__["usage"] = UsageWithCache
     _report_cached_tokens(llama_cpp.Llama)
     from llama_cpp.server import __main__ as server_main
 

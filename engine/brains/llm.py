@@ -552,7 +552,8 @@ class LLMBrain(Brain):
             status = e.status_code
             retry_after = retry_after_seconds(getattr(e.response, "headers", None))
             body = _body_text(e)
-            if self._format is not None and status in (400, 422) and _about_json_mode(body):
+            # llama-cpp-python answers an unknown response_format type with a 500.
+            if self._format is not None and status in (400, 422, 500) and _about_json_mode(body):
                 # The server does not take this answer format: ask again with a weaker one.
                 was = self._format
                 self._format = self._weaker_format()
