@@ -59,7 +59,25 @@ def _report_cached_tokens(llama_cls: Any) -> None:
     llama_cls.create_chat_completion = create_chat_completion
 
 
+def _end_with_parent() -> None:
+    """Exit when the process that started this one is gone (killed without a chance to
+    stop its server): a model server nobody uses must not hold a core."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main() -> None:
+    _end_with_parent()
     import llama_cpp
     import llama_cpp.llama_types as types
 

@@ -63,16 +63,15 @@ DEFAULT_SYSTEM_PROMPT = (
 
 ANSWER_FORMAT = """\
 ## How to answer
-Answer with exactly one JSON object and nothing else. Its "action" field chooses one of:
+One JSON object, nothing else. "action" is one of:
 {"action": "noop"}
 {"action": "read", "artifact_id": "<id>"}
-{"action": "write", "content": "<text or JSON>", "kind": "data" | "code", "artifact_id": "<optional: an id you own to overwrite, or a new id>"}
+{"action": "write", "content": "<text>", "kind": "data" | "code"}
 {"action": "delete", "artifact_id": "<id you own>"}
-{"action": "invoke", "target": "<service or code artifact id>", "method": "<method>", "args": {<named arguments>}}
+{"action": "invoke", "target": "<service>", "method": "<method>", "args": {<named arguments>}}
 {"action": "sleep", "seconds": <number>}
-{"action": "sleep", "until_event": ["<event kind>", ...], "timeout": <seconds>, "only_mine": true | false}
-You may add "reason": "<one short sentence>". Scrip amounts are whole numbers (1, not 1.0).
-Code artifacts are Python defining run(...); invoke them with method "run" (price + CPU time)."""
+{"action": "sleep", "until_event": ["<event kind>"], "timeout": <seconds>}
+Scrip amounts are whole numbers. Artifact ids, amounts and agents come from your observation."""
 
 
 class InvalidAnswer(ValueError):
@@ -98,6 +97,11 @@ def _fmt_cost(cost: float) -> str:
     return f"{cost:g}"
 
 
+def _first_sentence(doc: str) -> str:
+    end = doc.find(". ")
+    return doc if end < 0 else doc[: end + 1]
+
+
 def vocabulary(costs: dict[str, float], services: Iterable[Service]) -> str:
     """Every action and every agent-callable genesis method, with parameters and costs."""
     lines = [
@@ -113,8 +117,11 @@ def vocabulary(costs: dict[str, float], services: Iterable[Service]) -> str:
         lines.append(f"### {info['id']}: {info['description']}")
         for name, (m, required) in methods.items():
             req = frozenset(m["params"]) if required is None else required
-            params = "; ".join(f"{p}{'' if p in req else '?'}: {desc}" for p, desc in m["params"].items())
-            lines.append(f"- {info['id']}.{name}({params}) cost {_fmt_cost(m['cost'])}: {m['doc']}")
+            # Names only: the answer's schema types each argument, and every token here
+            # is read by the model once per server (it is the cached prefix) but still
+            # costs a cold start and the context.
+            params = ", ".join(f"{p}{'' if p in req else '?'}" for p in m["params"])
+            lines.append(f"- {info['id']}.{name}({params}) cost {_fmt_cost(m['cost'])}: {_first_sentence(m['doc'])}")
     lines += [
         "",
         "## Events you can sleep until",
