@@ -183,3 +183,33 @@ async def test_a_slow_model_never_blocks_the_event_loop(server):
     # t = 0 when the answer came, so the agent got to act on it.
     assert world.agents["llm001"].status == "sleeping"
     assert world.agents["llm001"].actions == 1 and world.agents["llm001"].detail == "sleep 600s"  # capped at max_sleep
+
+
+async def test_the_prefix_is_shared_and_the_observation_stays_small(server):
+    """Every agent's system message is one text (the server's prompt cache serves it), and
+    the agent's own message stays bounded however crowded the world: the newest few of
+    each list, how many more there are, and what changed since its last turn."""
+    server.responder = lambda body: reply(
+        {"action": "sleep", "seconds": 1000} if "## Changed" in body["messages"][-1]["content"]
+        else {"action": "write", "content": "a fresh idea", "kind": "data"})
+    lender = {"brain": "llm", "prefix": "len", "count": 1, "scrip": 20, "rate": 0.0, "capacity": 100.0,
+              "params": llm_params(server, system_prompt="You are a lender.")}
+    world = llm_world(server, others=[lender])
+    for i in range(100):
+        world.artifacts.create("llm001", "data", f"note {i}", 0.0, f"note-{i}")
+        world.artifacts.create("operator", "data", f"ware {i}", 0.0, f"ware-{i}")
+        assert world.invoke("market", "list", artifact=f"ware-{i}", price=1 + i).ok
+    await world.run(30.0)
+    by_agent: dict[str, list] = {}
+    for r in server.requests:
+        by_agent.setdefault(observation_in(r.user)["you"], []).append(r)
+    assert set(by_agent) == {"llm001", "len001"}
+    assert len({r.system for r in server.requests}) == 1
+    first, second = by_agent["llm001"][:2]
+    obs = observation_in(first.user)
+    assert len(obs["your_artifacts"]) == 5 and obs["your_artifacts_not_shown"] == 96  # its config right too
+    assert len(obs["open_listings"]) == 5 and obs["open_listings_not_shown"] == 95
+    assert all(len(r.user) < 3200 for r in server.requests)  # about 800 tokens at most
+    # The second turn says what its write changed.
+    assert "## Changed since your last turn" in second.user
+    assert by_agent["len001"][0].user.startswith("## Your role\nYou are a lender.")
