@@ -6,8 +6,8 @@ Runs the scenario as `ecology run --headless --scenario llm --local-model` does 
 agents among 18 scripted ones, the llama.cpp server serving SmolLM2-135M-Instruct on
 loopback) for `--seconds` real seconds, and prints per LLM agent: turns per minute, the
 share of answers that were valid actions, and prompt tokens per turn (new and cached).
-The clock starts with the server (its cold start, the first evaluation of the shared
-prefix, is inside the run, as a user sees it).
+The server's cold start (loading the model, evaluating the shared prefix once) is
+timed apart, before the runs.
 
 The baseline, measured in the same run: the same world with the answer unconstrained
 (JSON mode without the action schema), for `--baseline-seconds`.
@@ -43,6 +43,24 @@ def load() -> str:
 def busiest(n: int = 6) -> str:
     out = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu"], capture_output=True, text=True).stdout
     return "; ".join(" ".join(line.split()) for line in out.splitlines()[1:n + 1])
+
+
+def warm_prefix(url: str) -> float:
+    """Have the server evaluate the shared prefix once (what the first turn of a run
+    would), so the run measures turns, not the cold start; returns the seconds it took."""
+    import openai
+
+    from engine.brains.llm_prompt import system_message
+    from engine.clock import VirtualClock
+
+    world = World(load_scenario("llm"), clock=VirtualClock())
+    access = next(iter(world.agents.values())).view.llm
+    prefix = system_message(access.action_costs(), access.services())
+    client = openai.OpenAI(base_url=url, api_key="not-needed", timeout=1800)
+    t = time.monotonic()
+    client.chat.completions.create(model="local", max_tokens=1, messages=[
+        {"role": "system", "content": prefix}, {"role": "user", "content": "warm up"}])
+    return time.monotonic() - t
 
 
 def run(seconds: float, constrained: bool) -> dict:
@@ -105,6 +123,7 @@ def main() -> None:
     t0 = time.monotonic()
     server = local_server()  # started here so its start-up is timed apart
     print(f"server {server.describe()} up in {time.monotonic() - t0:.1f} s")
+    print(f"cold start: the shared prefix evaluated once in {warm_prefix(server.url):.1f} s (outside the runs)")
     try:
         main_run = summarize("schema-constrained (the default)", run(args.seconds, True))
         base = None
