@@ -6,7 +6,7 @@ Engine: the real World (agent loop, bucket charge, narrow waist, ledger move, ev
 compute ample enough that no agent freezes, so it measures the engine's own cost per action.
 Baseline (a): a bare anyio task per agent doing the same dict transfer, one checkpoint per
 iteration (the naive way to write an agent loop). Baseline (b): Mesa's Boltzmann wealth
-model with the agent list cached, in its own virtualenv (benchmarks/.venv-mesa, created on
+model with the agent list cached, in the peers' virtualenv (benchmarks/peers.py: created on
 first use from PyPI; Mesa is not a project dependency). Also: RSS of 10,000 live agents.
 Machines here are shared and noisy: read the ratios, not the absolute numbers.
 """
@@ -26,7 +26,10 @@ from pathlib import Path
 import anyio
 
 HERE = Path(__file__).resolve().parent
-MESA_VENV = HERE / ".venv-mesa"
+sys.path.insert(0, str(HERE))
+
+from peers import run_peer  # noqa: E402
+
 
 
 def engine_config(n: int, seed: int = 1, scrip: int = 1):
@@ -139,29 +142,8 @@ MESA_SCRIPT = textwrap.dedent(
 )
 
 
-def ensure_mesa() -> Path | None:
-    python = MESA_VENV / "bin" / "python"
-    if not python.exists():
-        print("creating benchmarks/.venv-mesa with Mesa (one time) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(MESA_VENV)], check=True)
-        r = subprocess.run([str(python), "-m", "pip", "install", "-q", "mesa>=3,<4"], capture_output=True, text=True)
-        if r.returncode != 0:
-            print(f"could not install Mesa: {r.stderr[-500:]}", file=sys.stderr)
-            return None
-    return python
-
-
 def bench_mesa(n: int, seconds: float, wealth: int = 1) -> dict | None:
-    python = ensure_mesa()
-    if python is None:
-        return None
-    r = subprocess.run(
-        [str(python), "-c", MESA_SCRIPT, str(n), str(seconds), str(wealth)], capture_output=True, text=True
-    )
-    if r.returncode != 0:
-        print(r.stderr[-1000:], file=sys.stderr)
-        return None
-    return json.loads(r.stdout)
+    return run_peer(MESA_SCRIPT, n, seconds, wealth)
 
 
 RSS_SCRIPT = textwrap.dedent(

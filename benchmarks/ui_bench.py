@@ -1,8 +1,11 @@
 """The app under load: keypress-to-screen latency, and what attaching the UI costs the engine.
 
     .venv/bin/python benchmarks/ui_bench.py [--agents 1000] [--speed 1] [--seconds 5] [--presses 80]
+    .venv/bin/python benchmarks/ui_bench.py --virtual   # virtual time, always-runnable agents
 
-One process, one run, the Boltzmann scenario scaled to N agents on a real clock:
+One process, one run, the Boltzmann scenario scaled to N agents on a real clock (or, with
+`--virtual`, on a virtual clock with compute so ample that every agent can always run: the
+engine never waits for anything, the hardest case for the UI):
 
 1. Headless: the world alone on an event loop; engine actions/s over `--seconds`.
 2. Attached: a fresh world of the same config inside the app (headless Textual driver,
@@ -40,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual import events
 from textual._compositor import CompositorUpdate
 
-from engine.clock import RealClock
+from engine.clock import RealClock, VirtualClock
 from engine.config import load_scenario
 from engine.world import World
 from tui.app import EcologyApp
@@ -51,18 +54,26 @@ WARMUP = 1.0
 
 
 SLICE: int | None = None  # --slice: the engine's turns between yields (config agents_policy)
+VIRTUAL = False  # --virtual: virtual time, ample compute
 
 
 def config(agents: int):
     cfg = load_scenario("boltzmann").with_agents(agents)
+    if VIRTUAL:  # nobody ever freezes or waits: every agent is always runnable
+        group = cfg.agents[0].model_copy(update={"rate": 1e6, "capacity": 1e12})
+        cfg = cfg.model_copy(update={"agents": [group]})
     if SLICE is not None:
         policy = cfg.agents_policy.model_copy(update={"slice_actions": SLICE})
         cfg = cfg.model_copy(update={"agents_policy": policy})
     return cfg
 
 
+def make_clock(speed: float):
+    return VirtualClock() if VIRTUAL else RealClock(speed)
+
+
 def headless_rate(agents: int, speed: float, seconds: float) -> float:
-    world = World(config(agents), clock=RealClock(speed))
+    world = World(config(agents), clock=make_clock(speed))
 
     async def main() -> float:
         async with anyio.create_task_group() as tg:
@@ -144,7 +155,7 @@ def typist(app: BenchApp, presses: int, results: list[Probe], stop: threading.Ev
 
 
 async def attached(agents: int, speed: float, seconds: float, presses: int) -> dict:
-    world = World(config(agents), clock=RealClock(speed))
+    world = World(config(agents), clock=make_clock(speed))
     app = BenchApp(world.config, world=world, run_engine=True, tune_gc=True)  # as `ecology` runs it
     results: list[Probe] = []
     async with app.run_test(size=(120, 36)) as pilot:
@@ -187,11 +198,13 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=80)
     parser.add_argument("--slice", type=int, default=None,
                         help="engine turns between yields (default: the world's, 32); both runs use it")
+    parser.add_argument("--virtual", action="store_true", help="virtual time, always-runnable agents")
     args = parser.parse_args()
-    global SLICE
-    SLICE = args.slice
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; boltzmann x{args.agents}, real clock "
-          f"x{args.speed:g}, {config(args.agents).agents_policy.slice_actions} turns per slice")
+    global SLICE, VIRTUAL
+    SLICE, VIRTUAL = args.slice, args.virtual
+    clock = "virtual clock, ample compute" if VIRTUAL else f"real clock x{args.speed:g}"
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+          f"boltzmann x{args.agents}, {clock}, {config(args.agents).agents_policy.slice_actions} turns per slice")
     head = headless_rate(args.agents, args.speed, args.seconds)
     res = asyncio.run(attached(args.agents, args.speed, args.seconds, args.presses))
     lat = [(p.seen - p.sent) * 1000 for p in res["probes"]]

@@ -3,19 +3,21 @@
     wait while held (paused, crashed, stopped) -> wait while frozen (compute debt)
     -> re-read config if it changed -> observe -> think -> charge -> act -> record -> loop
 
-The loop only awaits when it has to wait. A turn that needs no waiting runs straight into
-the next one, and the agent yields to the scheduler once every `slice_actions` turns: one
-checkpoint costs about as much as a whole turn, so checkpointing per action would halve
-the world's speed, while a bounded slice keeps every other task (and the UI) responsive.
+The loop is driven by the scheduler (engine/scheduler.py): `turn(now)` is a plain call that
+runs the loop until the agent must wait, registers that wait (a heap entry for a thaw, a
+sleep or a back-off; a ticket with the event bus; a watcher with the ledger; nothing while
+held) and returns. Any of those wakes it: the wake invalidates the others (its token moves
+on) and puts it on the scheduler's ready queue. A turn that needs no waiting runs straight
+into the next, up to `slice_actions` turns, then the agent goes to the back of the queue so
+that everyone else (and the UI, between bursts) gets a turn. A thought or an action that
+must await (an LLM call, a think delay, a sandbox) leaves as async work and comes back
+through the ready queue when it ends.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 from .actions import Action, Invoke, Result, Sleep
 from .brains import build_brain
@@ -23,7 +25,6 @@ from .events import AgentStatusChanged, BrainFailed
 
 if TYPE_CHECKING:
     from .artifacts import Artifact
-    from .clock import Waiter
     from .llm_access import LLMAccess
     from .world import World
 
@@ -49,12 +50,13 @@ class AgentView:
     observing costs nothing until a brain asks for something.
     """
 
-    __slots__ = ("_agent", "_world", "_scrip", "id", "now", "last_result", "rng")
+    __slots__ = ("_agent", "_world", "_scrip", "_live", "id", "now", "last_result", "rng")
 
     def __init__(self, agent: Agent) -> None:
         self._agent = agent
         self._world = agent.world
         self._scrip = agent.world.ledger.scrip  # the live dict; read on every Boltzmann turn
+        self._live = agent.world.live_ids  # the live list (the world changes it in place)
         self.id = agent.id
         self.now = 0.0
         self.last_result: Result | None = None
@@ -86,7 +88,7 @@ class AgentView:
 
     def random_other(self) -> str | None:
         """A uniformly random other live agent, from the agent's own random stream."""
-        ids = self._world.live_ids
+        ids = self._live
         n = len(ids)
         if n < 2:
             return None
@@ -187,7 +189,40 @@ class AgentView:
         }
 
 
+# Where a turn picks up after a wait that was not a plain "run the loop again".
+FRESH, DELAYED, THOUGHT, ACTED, SLEPT, SAVED = range(6)
+
+
+class _Ticket:
+    """An agent's registration with the event bus for one sleep. It goes stale as soon as
+    the agent wakes for any reason (the agent's token moves on), so registrations left
+    under other kinds are harmless; the bus prunes them as they accumulate."""
+
+    __slots__ = ("agent", "token")
+
+    def __init__(self, agent: Agent, token: int) -> None:
+        self.agent = agent
+        self.token = token
+
+    @property
+    def woken(self) -> bool:
+        return self.agent._token != self.token
+
+    def wake(self, reason: str) -> None:
+        if self.agent._token == self.token:
+            self.agent.wake(reason)
+
+
 class Agent:
+    __slots__ = (
+        "world", "id", "parent", "config_artifact", "config", "_config_version", "rng", "brain",
+        "think_delay", "_slow_thinker", "status", "detail", "actions", "refused", "failures",
+        "total_failures", "last_action", "last_error", "frozen_since", "times_frozen", "paused",
+        "crashed", "stopped", "held", "view", "_sched", "_bucket", "_token", "_waiting", "_timed",
+        "_watch", "_predicate", "_stage", "_pending", "_pending_action", "wake_reason",
+        "_on_holdings", "_on_compute", "__weakref__",
+    )
+
     def __init__(self, world: World, agent_id: str, config_artifact: Artifact, parent: str) -> None:
         self.world = world
         self.id = agent_id
@@ -214,9 +249,23 @@ class Agent:
         # Any reason not to run: world paused, paused, crashed, stopped. An agent spawned
         # into a paused world waits for the resume like everyone else.
         self.held = world.paused
-        self._waiter: Waiter | None = None
-        self._predicate = None
         self.view = AgentView(self)
+        # The scheduler's side (engine/scheduler.py): what the agent waits for, and how a
+        # wake finds it. `_token` moves on at every wake, so every registration made for the
+        # wait before (a heap entry, a bus ticket) is stale at once.
+        self._sched = world.scheduler
+        self._bucket = world.ledger.buckets[agent_id]
+        self._token = 0
+        self._waiting = False  # parked, registered for a wake
+        self._timed = False  # with a live entry in the scheduler's heap
+        self._watch: dict[str, Any] | None = None  # the ledger's watcher table it is in
+        self._predicate = None
+        self._stage = FRESH
+        self._pending: Any = None  # what async work brought back: an action, a result, an error
+        self._pending_action: Action | None = None
+        self.wake_reason = ""
+        self._on_holdings = self._holdings_changed  # bound once: registering is hot
+        self._on_compute = self._compute_changed
         self._apply_config()
 
     # -- config ---------------------------------------------------------------------------------
@@ -253,167 +302,255 @@ class Agent:
         if self.stopped or (not held and self.status in (PAUSED, CRASHED)):
             self.wake("released")
 
+    # -- waking ---------------------------------------------------------------------------------
     def wake(self, reason: str) -> None:
-        w = self._waiter
-        if w is not None:
-            w.wake(reason)
+        """End the agent's wait, whatever it waits for, and queue its turn."""
+        if not self._waiting:
+            return
+        self._woken(reason)  # the token moves on first: counting the stale entry may compact
+        if self._timed:
+            self._timed = False
+            self._sched.stale()
+        self._sched.ready(self)
+
+    def _woken(self, reason: str) -> None:
+        self._waiting = False
+        self._token += 1
+        self.wake_reason = reason
+        watch = self._watch
+        if watch is not None:
+            watch.pop(self.id, None)
+            self._watch = None
+        self._predicate = None
 
     def wake_if_frozen(self) -> None:
         """Its rate changed or compute arrived: a frozen agent recomputes its thaw time."""
         if self.status == FROZEN:
             self.wake("holdings")
 
-    def _holdings_changed(self, _principal: str) -> None:
-        """Ledger callback while frozen or sleeping on a predicate (rescue, transfer, rate)."""
-        if self.status == FROZEN:
-            self.wake("holdings")
-        elif self._predicate is not None:
-            try:
-                ok = bool(self._predicate(self.view))
-            except Exception:
-                ok = True  # a broken predicate must not keep the agent asleep forever
-            if ok:
-                self.wake("condition")
+    def _compute_changed(self, _principal: str) -> None:
+        """Ledger callback while frozen: a rescue or a rate change moves the thaw."""
+        self.wake("holdings")
 
-    async def _wait(self, deadline: float | None) -> str:
-        w = self.world.clock.waiter(deadline)
-        self._waiter = w
+    def _holdings_changed(self, _principal: str) -> None:
+        """Ledger callback while sleeping on a predicate (a transfer, a rescue, a rate)."""
+        predicate = self._predicate
+        if predicate is None:
+            return
         try:
-            return await w.wait()
-        finally:
-            self._waiter = None
+            ok = bool(predicate(self.view))
+        except Exception:
+            ok = True  # a broken predicate must not keep the agent asleep forever
+        if ok:
+            self.wake("condition")
+
+    def _wait_until(self, due: float) -> None:
+        self._waiting = True
+        self._timed = True
+        self._sched.at(due, self, self._token)
 
     # -- the loop -------------------------------------------------------------------------------
-    async def run(self) -> None:
-        """The loop; started by the world, which counts it as an engine task."""
-        await self._loop(self.world, self.world.clock)
-
-    async def _loop(self, world: World, clock) -> None:
-        bucket = world.ledger.buckets[self.id]
-        perform = world.waist.perform
+    def turn(self, now: float) -> None:
+        """Run the loop from where it left off until the agent must wait (module doc)."""
+        if self._waiting:  # its entry in the scheduler's calendar fell due: a thaw, a deadline
+            # What _woken("deadline") does, inlined: the hot path of every thaw.
+            self._waiting = self._timed = False
+            self._token += 1
+            self.wake_reason = "deadline"
+            if self._watch is not None:
+                self._watch.pop(self.id, None)
+                self._watch = None
+            self._predicate = None
+        if self._stage:
+            stage = self._stage
+            if self.held:
+                self._park_held()  # the stage is kept: it picks up there once released
+                return
+            self._stage = FRESH
+            if not self._resume(stage, now):
+                return
+        world = self.world
+        bucket = self._bucket
         view = self.view
+        brain = self.brain
+        perform = world.waist.perform
         agent_id = self.id
         cfg_artifact = self.config_artifact
-        slice_actions = world.slice_actions
-        checkpoint = anyio.lowlevel.checkpoint
-        monotonic = time.monotonic
-        turns = 0
-        # World time is read once per slice and again after every await: nothing else runs
-        # between two awaits, so within a slice the world stands at one instant.
-        now = None
+        left = world.slice_actions
         while True:
-            # Back from an await (a slice's end, a sleep, a thaw): run any work due outside
-            # the agents (a journal commit) before this agent's turn, and any other's.
-            if now is None and world.due_at <= monotonic():
-                world.run_due()
             if self.held:
-                if self.stopped:
-                    self._set_status(STOPPED)
-                    return
-                await self._hold()
-                now = None
-                continue
-            if now is None:
-                now = clock.now()
-                self.status = THINKING
-            balance = bucket.balance if bucket.last_update == now else bucket.accrue(now)
+                self._park_held()
+                return
+            # The bucket's accrual, inlined (bucket.accrue): this is the hottest line.
+            elapsed = now - bucket.last_update
+            if elapsed > 0:
+                balance = bucket.balance + elapsed * bucket.rate
+                bucket.balance = balance = balance if balance < bucket.capacity else bucket.capacity
+                bucket.last_update = now
+            else:
+                balance = bucket.balance
+            status = self.status
             if balance < -THAW_EPSILON:
-                await self._freeze()
-                now = None
-                continue
+                # Frozen: wait exactly -balance/rate, or less if a rescue or a rate change
+                # comes first (the ledger calls back). Inlined for the same reason.
+                if status != FROZEN:
+                    self.frozen_since = now
+                    self.times_frozen += 1
+                    self.status = FROZEN
+                    self.detail = ""  # the debt is shown live from the bucket
+                    world.frozen[agent_id] = None
+                    world.bus.emit(AgentStatusChanged, now, (agent_id, FROZEN, ""))
+                self._waiting = True
+                watchers = world.ledger.compute_watchers
+                watchers[agent_id] = self._on_compute
+                self._watch = watchers
+                rate = bucket.rate
+                if rate > 0:
+                    self._timed = True
+                    self._sched.at(now - balance / rate, self, self._token)
+                return
+            if status != THINKING:
+                if status == FROZEN:
+                    if balance < 0:
+                        bucket.balance = 0.0  # the rounding residue of an exact thaw
+                    self.frozen_since = None
+                    world.frozen.pop(agent_id, None)
+                    self.detail = "thawed"
+                self.status = THINKING
             if cfg_artifact.version != self._config_version:
                 self._apply_config()
-            brain = self.brain
+                brain = self.brain
+            if self._slow_thinker:
+                self._think_slowly(now)
+                return
+            view.now = now
             try:
-                if self._slow_thinker:
-                    action = await self._think_slowly(brain)
-                    now = view.now
-                    if action is None:  # held while it thought
-                        now = None
-                        continue
-                else:
-                    view.now = now
-                    action = brain.decide(view)
+                action = brain.decide(view)
                 result = perform(agent_id, action, now, brain.thought_cost)
-                if result.__class__ is not Result:  # code running in a sandbox
-                    self.status = ACTING
-                    result = await result
-                    now = None
             except Exception as exc:  # a brain (or its action) failed: back off, maybe crash
-                await self._failed(exc)
-                now = None
-                continue
-            if self.failures:
-                self.failures = 0
+                self._failed(exc, now)
+                return
+            if result.__class__ is not Result:  # code running in a sandbox
+                self._act_async(action, result)
+                return
+            # Recording the result: `_record` does the same for turns that resume.
             self.actions += 1
             self.last_action = action  # described only when someone looks (snapshot)
             view.last_result = result
+            if self.failures:
+                self.failures = 0
             if not result.ok:
                 self.refused += 1
                 if result.code == "max_debt":
-                    await self._over_max_debt(action)
-                    now = None
-                    continue
-            elif type(action) is Sleep:
-                # A sleep that needs no waiting (zero seconds, a condition already true)
-                # still counts as a turn, so the slice below bounds it like any other.
-                await self._sleep(action)
-                now = None
-            turns += 1
-            if turns >= slice_actions:
-                turns = 0
-                await checkpoint()
-                now = None
+                    self._save_for(action, now)
+                    return
+            elif action.__class__ is Sleep and self._sleep(action, now):
+                return
+            left -= 1
+            if left <= 0:  # a slice's worth of turns: to the back of the queue
+                self._sched.ready(self)
+                return
 
-    async def _think_slowly(self, brain) -> Action | None:
+    def _resume(self, stage: int, now: float) -> bool:
+        """Pick up after a wait that was part of a turn; True to go on with the loop."""
+        view = self.view
+        if stage == SLEPT:
+            view.last_result = Result(True, {"woke": self.wake_reason})
+            return True
+        if stage == SAVED:
+            self._set_status(THINKING, "saved up")
+            return True
+        if stage == DELAYED:  # the think delay is over: think now
+            if self.brain.is_async:
+                self._think_async(now)
+                return False
+            view.now = now
+            try:
+                action = self.brain.decide(view)
+            except Exception as exc:
+                self._failed(exc, now)
+                return False
+            return self._act(action, now)
+        pending, self._pending = self._pending, None
+        if isinstance(pending, Exception):
+            self._failed(pending, now)
+            return False
+        if stage == THOUGHT:  # an async brain answered
+            return self._act(pending, now)
+        action, self._pending_action = self._pending_action, None  # ACTED: a sandbox answered
+        return self._record(action, pending, now)
+
+    def _act(self, action: Action, now: float) -> bool:
+        try:
+            result = self.world.waist.perform(self.id, action, now, self.brain.thought_cost)
+        except Exception as exc:
+            self._failed(exc, now)
+            return False
+        if result.__class__ is not Result:
+            self._act_async(action, result)
+            return False
+        return self._record(action, result, now)
+
+    def _record(self, action: Action, result: Result, now: float) -> bool:
+        self.actions += 1
+        self.last_action = action
+        self.view.last_result = result
+        if self.failures:
+            self.failures = 0
+        if not result.ok:
+            self.refused += 1
+            if result.code == "max_debt":
+                self._save_for(action, now)
+                return False
+        elif action.__class__ is Sleep and self._sleep(action, now):
+            return False
+        return True
+
+    # -- waits that leave the turn -------------------------------------------------------------
+    def _think_slowly(self, now: float) -> None:
         """A thought that takes time (a think delay, an LLM call): the status shows it."""
         self.status = THINKING
-        clock = self.world.clock
         if self.think_delay > 0:
-            await self._wait(clock.now() + self.think_delay)
-            if self.held:
-                return None
-        self.view.now = clock.now()
-        action = brain.decide(self.view)
-        if brain.is_async:
-            action = await action
-            self.view.now = clock.now()
-        return action
+            self._stage = DELAYED
+            self._wait_until(now + self.think_delay)
+        else:
+            self._think_async(now)
 
-    async def _hold(self) -> None:
-        self._set_status(CRASHED if self.crashed else PAUSED, self.last_error if self.crashed else "")
-        while self.held and not self.stopped:
-            await self._wait(None)
-
-    async def _freeze(self) -> None:
-        """Wait exactly until the debt is paid off by accrual, or earlier by a rescue."""
-        world = self.world
-        clock = world.clock
-        bucket = world.ledger.buckets[self.id]
-        self.frozen_since = clock.now()
-        self.times_frozen += 1
-        self._set_status(FROZEN, f"debt {-bucket.balance:.2f}")
-        world.ledger.watchers[self.id] = self._holdings_changed
+    def _think_async(self, now: float) -> None:
+        self.view.now = now
         try:
-            while not self.held:
-                now = clock.now()
-                wait = bucket.time_until_non_negative(now)
-                if bucket.balance >= -THAW_EPSILON:
-                    break
-                await self._wait(None if math.isinf(wait) else now + wait)
-        finally:
-            world.ledger.watchers.pop(self.id, None)
-            self.frozen_since = None
-        if bucket.balance < 0:
-            bucket.balance = 0.0  # rounding residue of an exact thaw
-        if not self.held:
-            self._set_status(THINKING, "thawed")
+            thought = self.brain.decide(self.view)
+        except Exception as exc:
+            self._failed(exc, now)
+            return
+        self._stage = THOUGHT
+        self._sched.spawn(self, thought, self._landed)
 
-    async def _over_max_debt(self, action) -> None:
+    def _act_async(self, action: Action, outcome) -> None:
+        self.status = ACTING
+        self._stage = ACTED
+        self._pending_action = action
+        self._sched.spawn(self, outcome, self._landed)
+
+    def _landed(self, outcome: Any) -> None:
+        """What async work of a turn brought back (an action, a result, an error); None
+        when the run ended under it, and the turn starts afresh next time."""
+        if outcome is None:
+            self._stage = FRESH
+            self._pending_action = None
+        self._pending = outcome
+
+    def _park_held(self) -> None:
+        if self.stopped:
+            self._set_status(STOPPED)
+            return  # never scheduled again
+        self._set_status(CRASHED if self.crashed else PAUSED, self.last_error if self.crashed else "")
+        self._waiting = True  # until refresh_held() releases it
+
+    def _save_for(self, action: Action, now: float) -> None:
         """The action would pass max_debt: wait until it would fit (or the bucket is full)."""
         world = self.world
-        now = world.clock.now()
-        bucket = world.ledger.buckets[self.id]
+        bucket = self._bucket
         need = world.waist.cost_of(action) - (world.waist.max_debt or 0.0)
         target = min(bucket.capacity, need)
         balance = bucket.accrue(now)
@@ -424,55 +561,57 @@ class Agent:
             # off like a failed turn instead of asking again at the same instant.
             wait = world.config.agents_policy.backoff_base
         self._set_status(FROZEN, "saving for an action past max debt")
-        await self._wait(now + wait)
-        if not self.held:
-            self._set_status(THINKING, "saved up")
+        self._stage = SAVED
+        self._wait_until(now + wait)
 
-    async def _sleep(self, action: Sleep) -> None:
-        world = self.world
-        now = world.clock.now()
+    def _sleep(self, action: Sleep, now: float) -> bool:
+        """Lie down as the action asks. False when no wait is needed (a condition already
+        true, a deadline already past): that still counts as a turn."""
         deadline = None
         if action.seconds is not None:
             deadline = now + max(0.0, float(action.seconds))
         elif action.timeout is not None:
             deadline = now + max(0.0, float(action.timeout))
-        if action.until is not None:
-            self._predicate = action.until
-            if action.until(self.view):
-                self._predicate = None
-                return
+        until = action.until
+        if until is not None:
+            try:
+                if until(self.view):
+                    return False
+            except Exception:
+                return False  # a broken predicate counts as true, as when woken
+        if deadline is not None and deadline <= now:
+            self.view.last_result = Result(True, {"woke": "deadline"})
+            return False
+        world = self.world
         self._set_status(SLEEPING, action.describe())
-        w = world.clock.waiter(deadline)
-        self._waiter = w
+        self._stage = SLEPT
+        self._waiting = True
+        if until is not None:
+            self._predicate = until
+            world.ledger.watchers[self.id] = self._on_holdings
+            self._watch = world.ledger.watchers
         if action.until_event:
-            world.bus.wake_on(action.until_event, self.id if action.only_mine else None, w)
-        if self._predicate is not None:
-            world.ledger.watchers[self.id] = self._holdings_changed
-        try:
-            reason = await w.wait()
-        finally:
-            self._waiter = None
-            if self._predicate is not None:
-                world.ledger.watchers.pop(self.id, None)
-                self._predicate = None
-        self.view.last_result = Result(True, {"woke": reason})
+            world.bus.wake_on(action.until_event, self.id if action.only_mine else None, _Ticket(self, self._token))
+        if deadline is not None:
+            self._timed = True
+            self._sched.at(deadline, self, self._token)
+        return True
 
-    async def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception, now: float) -> None:
         world = self.world
         self.failures += 1
         self.total_failures += 1
         self.last_error = f"{type(exc).__name__}: {exc}"
-        world.bus.publish(BrainFailed(world.clock.now(), self.id, self.last_error, self.failures))
-        if self.failures >= world.config.agents_policy.max_failures:
+        world.bus.publish(BrainFailed(now, self.id, self.last_error, self.failures))
+        policy = world.config.agents_policy
+        if self.failures >= policy.max_failures:
             self.crashed = True
             self.refresh_held()
+            self._park_held()
             return
-        backoff = min(
-            world.config.agents_policy.backoff_base * 2 ** (self.failures - 1),
-            world.config.agents_policy.backoff_max,
-        )
+        backoff = min(policy.backoff_base * 2 ** (self.failures - 1), policy.backoff_max)
         self._set_status(SLEEPING, f"backing off {backoff:g}s after: {self.last_error}")
-        await self._wait(world.clock.now() + backoff)
+        self._wait_until(now + backoff)
 
     def restart(self) -> None:
         """Operator: clear a crash and let the loop run again."""

@@ -5,6 +5,10 @@ when full (and counts the drop), and events with a `coalesce_key` replace the pe
 with the same key, so a slow reader (the UI, an exporter) never slows the engine.
 The bus also wakes agents sleeping until an event kind (optionally only events that
 concern them), which is how "sleep until a transfer is received" works without polling.
+
+`emit(cls, t, fields)` is `publish` for the engine's hottest events (a transfer, a
+freeze): when nobody listens to that kind (no subscriber, hook or sleeper), the event is
+counted and kept in the recent ring as its fields, and built only if someone reads the ring.
 """
 
 from __future__ import annotations
@@ -330,25 +334,58 @@ class Subscription:
         self._bus.unsubscribe(self)
 
 
+def _build(entry: tuple[type[Event], int, float, tuple[Any, ...]]) -> Event:
+    cls, seq, t, fields = entry
+    ev = cls(t, *fields)
+    ev.seq = seq
+    return ev
+
+
 class EventBus:
     """Publishes events to subscribers and to agents sleeping until an event kind."""
 
     def __init__(self, recent: int = 2000) -> None:
         self.seq = 0
-        self.recent: deque[Event] = deque(maxlen=recent)
+        # The last events, newest last. Entries emitted while nobody listened are kept as
+        # (class, seq, fields) until `recent` is read.
+        self._recent: deque[Any] = deque(maxlen=recent)
+        self._unbuilt = False
         # defaultdict: kinds registered after the bus was made (later modules) count too
         self.counts: defaultdict[str, int] = defaultdict(int, dict.fromkeys(EVENT_KINDS, 0))
         self._all: list[Subscription] = []
         self._by_kind: dict[str, list[Subscription]] = {}
-        # kind -> principal (or None for "any") -> waiters (engine.clock.Waiter) to wake
+        # kind -> principal (or None for "any") -> waiters to wake (engine.scheduler.Waiter, or an agent's ticket)
         self._wakers: dict[str, dict[str | None, list[Any]]] = {}
         self._hooks: list[Callable[[Event], None]] = []
         self._fanout: dict[str, tuple[tuple, tuple]] = {}
 
+    @property
+    def recent(self) -> deque[Event]:
+        """The last events published, oldest first."""
+        if self._unbuilt:
+            ring = self._recent
+            built = [_build(e) if e.__class__ is tuple else e for e in ring]
+            ring.clear()
+            ring.extend(built)
+            self._unbuilt = False
+        return self._recent
+
+    def emit(self, cls: type[Event], t: float, fields: tuple[Any, ...]) -> None:
+        """Publish `cls(t, *fields)`, built only when someone will read it (module doc).
+        (A tuple, not *fields: a call without star-arguments is a cheaper call.)"""
+        kind = cls.kind
+        if kind in self._fanout:
+            self.publish(cls(t, *fields))
+            return
+        self.seq = seq = self.seq + 1
+        self._recent.append((cls, seq, t, fields))
+        self._unbuilt = True
+        self.counts[kind] += 1
+
     def publish(self, ev: Event) -> None:
         self.seq += 1
         ev.seq = self.seq
-        self.recent.append(ev)
+        self._recent.append(ev)
         kind = ev.kind
         self.counts[kind] += 1
         fanout = self._fanout.get(kind)

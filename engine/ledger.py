@@ -74,9 +74,12 @@ class Ledger:
         self.minted = 0
         self.llm_budget = float(llm_budget)
         self.llm_spent = 0.0
-        # principal -> callback(principal) when its holdings change (sleeping predicates,
-        # frozen agents waiting for a rescue). Checked with one dict lookup per move.
+        # principal -> callback(principal) when its holdings change (agents sleeping on a
+        # predicate). Checked with one dict lookup per move.
         self.watchers: dict[str, Callable[[str], None]] = {}
+        # principal -> callback(principal) when its compute or rate changes (frozen agents,
+        # whose thaw time moves with a rescue or a rate change; scrip does not move it).
+        self.compute_watchers: dict[str, Callable[[str], None]] = {}
 
     # -- accounts ---------------------------------------------------------------------------
     def open_account(
@@ -117,6 +120,12 @@ class Ledger:
         cb = self.watchers.get(principal)
         if cb is not None:
             cb(principal)
+
+    def _notify_compute(self, principal: str) -> None:
+        cb = self.compute_watchers.get(principal)
+        if cb is not None:
+            cb(principal)
+        self._notify(principal)
 
     # -- scrip ------------------------------------------------------------------------------
     def transfer_scrip(self, frm: str, to: str, amount: object) -> int:
@@ -184,7 +193,7 @@ class Ledger:
             raise Refusal(f"insufficient compute: have {max(have, 0.0):.3f}, need {amount:.3f}", "insufficient")
         credited = self.buckets[to].credit(amount, now)
         src.balance -= credited
-        self._notify(to)
+        self._notify_compute(to)
         return credited
 
     def transfer_rate(self, frm: str, to: str, amount: object, now: float) -> float:
@@ -230,12 +239,12 @@ class Ledger:
         # Accrue first, then change: the new rates apply from this instant.
         self.buckets[frm].set_rate(self.rate_micro[frm] / MICRO, now)
         self.buckets[to].set_rate(self.rate_micro[to] / MICRO, now)
-        self._notify(frm)
-        self._notify(to)
+        self._notify_compute(frm)
+        self._notify_compute(to)
 
     def set_capacity(self, principal: str, capacity: object, now: float) -> None:
         self.buckets[principal].set_capacity(check_number(capacity, "capacity"), now)
-        self._notify(principal)
+        self._notify_compute(principal)
 
     # -- disk and LLM budget ---------------------------------------------------------------
     def use_disk(self, principal: str, delta: int) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .events import WindowClosed
 
 if TYPE_CHECKING:
+    from .scheduler import Timer
     from .world import World
 
 
@@ -36,12 +37,16 @@ class Metrics:
         self._actions_at_start = 0
         self._minted_at_start = world.ledger.minted
         self.index = 0
+        self._timer: Timer | None = None
 
-    async def run(self) -> None:
-        clock = self.world.clock
-        while True:
-            await clock.sleep_until(self._start + self.interval)
-            self.close_window(clock.now())
+    def start(self) -> None:
+        """Close a window every `interval` (a timer of the scheduler, set once the world runs)."""
+        if self._timer is None:
+            self._timer = self.world.scheduler.call_at(self._start + self.interval, self._tick)
+
+    def _tick(self, now: float) -> None:
+        self.close_window(now)
+        self._timer.reschedule(self._start + self.interval)
 
     def close_window(self, now: float, final: bool = False) -> dict[str, Any] | None:
         world = self.world

@@ -16,6 +16,7 @@ from .agent import FROZEN, Agent
 from .artifacts import ArtifactStore
 from .brains import brain_class
 from .clock import Clock, RealClock, VirtualClock
+from .scheduler import Scheduler
 from .config import WorldConfig
 from .errors import Refusal
 from .events import (
@@ -65,6 +66,7 @@ class World:
             ck = config.clock
             clock = VirtualClock(ck.epoch) if ck.virtual else RealClock(ck.speed, ck.epoch)
         self.clock = clock
+        self.scheduler = Scheduler(clock)
         self.bus = EventBus()
         self.ledger = Ledger(config.total_rate, config.llm_budget)
         self.artifacts = ArtifactStore(self.ledger)
@@ -77,13 +79,7 @@ class World:
         self.sandbox_stats: dict[str, SandboxStats] = {}
         self._sandboxes: dict[str, float] = {}  # agents whose sandbox is started -> its cpus
         self.journal = None  # engine.journal.Journal when the world is recorded
-        # Due work: something outside the agents that must run by a real (monotonic) moment
-        # (a journal commit). The first agent back in its loop after that moment runs it on
-        # the spot: asyncio runs ready tasks in order, so the owner's timer would wait behind
-        # a turn of every runnable agent, a round of the world. The owner's timer runs it
-        # when no agent is running.
-        self.due_at = math.inf
-        self._due_work: Callable[[], None] | None = None
+        self._started = False  # agents were first queued on the scheduler
         self.slice_actions = config.agents_policy.slice_actions
         self.agents: dict[str, Agent] = {}
         self.live_ids: list[str] = []  # agents not stopped, in creation order
@@ -232,22 +228,22 @@ class World:
         ledger.transfer_rate(parent, agent_id, rate, now)
         self.bus.publish(AgentSpawned(now, agent_id, parent, brain, scrip, rate))
         self.count("spawn")
-        if self._tg is not None:
-            self._start(agent.run)
+        if self._started:
+            self.scheduler.ready(agent)
         return agent_id
 
     # -- running ------------------------------------------------------------------------------
     def _start(self, fn: Callable[[], Any]) -> None:
         """Start an engine task. It counts as runnable from now, before it first runs, so a
         virtual clock cannot jump past a task that has not started yet."""
-        clock = self.clock
-        clock.task_started()
+        scheduler = self.scheduler
+        scheduler.task_started()
 
         async def task() -> None:
             try:
                 await fn()
             finally:
-                clock.task_finished()
+                scheduler.task_finished()
 
         self._tg.start_soon(task, name=getattr(fn, "__qualname__", None))
 
@@ -262,26 +258,32 @@ class World:
         """Run every loop for `duration` more world seconds (forever if None)."""
         self.running = True
         opened = False
+        stop = None
         try:
             if self.sandbox is None and self.sandbox_factory is not None:
                 self.sandbox, self.sandbox_reason = await self.sandbox_factory(self)
                 opened = True
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                tg.start_soon(self.clock.run)
+                tg.start_soon(self.scheduler.run)
                 if self.journal is not None:
                     tg.start_soon(self.journal.run)
                 if self.sandbox is not None and hasattr(self.sandbox, "monitor"):
                     tg.start_soon(self.sandbox.monitor, self.config.sandbox.monitor_interval)
-                self._start(self.metrics.run)
-                self._start(self.oracle.run)
-                self._start(self.contracts.run)
-                for agent in list(self.agents.values()):
-                    self._start(agent.run)
+                if not self._started:  # timers and agents stay scheduled from one run to the next
+                    self._started = True
+                    self.metrics.start()
+                    self.oracle.start()
+                    self.contracts.start()
+                    for agent in self.agents.values():
+                        if not agent.stopped:
+                            self.scheduler.ready(agent)
                 if duration is not None:
                     end = self.clock.now() + duration
-                    self._start(lambda: self._stop_at(end, tg.cancel_scope))
+                    stop = self.scheduler.call_at(end, lambda now: self._stop_at(now, tg.cancel_scope))
         finally:
+            if stop is not None:
+                stop.cancel()  # a run ended early must not stop the next one
             self._tg = None
             self.running = False
             if self.journal is not None:
@@ -291,22 +293,25 @@ class World:
                 with anyio.CancelScope(shield=True):
                     await self.sandbox.close()
 
-    async def _stop_at(self, t: float, scope: anyio.CancelScope) -> None:
-        await self.clock.sleep_until(t)
-        self.metrics.close_window(self.clock.now(), final=True)
+    def _stop_at(self, now: float, scope: anyio.CancelScope) -> None:
+        self.scheduler.halt()  # nothing more runs in this burst, and time moves no further
+        self.metrics.close_window(now, final=True)
         scope.cancel()
 
+    # Due work: something outside world time that must run by a real (monotonic) moment (a
+    # journal commit). The scheduler runs it between two items of a burst as soon as it
+    # falls due, so it never waits behind a round of the world.
     def schedule_due(self, at: float, work: Callable[[], None] | None) -> None:
         """Have `work` (synchronous, quick) run once soon after the monotonic moment `at`."""
-        self._due_work = work
-        self.due_at = math.inf if work is None else at
+        self.scheduler.schedule_due(at, work)
 
     def run_due(self) -> None:
-        """Run the due work now (an agent found it due, or its owner's timer fired)."""
-        work, self._due_work = self._due_work, None
-        self.due_at = math.inf
-        if work is not None:
-            work()
+        """Run the due work now (the scheduler found it due, or its owner's timer fired)."""
+        self.scheduler.run_due()
+
+    @property
+    def due_at(self) -> float:
+        return self.scheduler.due_at
 
     def stop(self) -> None:
         if self._tg is not None:

@@ -59,6 +59,7 @@ from .widgets.panel_tabs import PanelTabs
 from .widgets.rights import RightsPanel
 
 REFRESH_S = 0.25  # UI redraw period: bounded, whatever the engine's event rate
+ENGINE_PAUSE_S = 0.001  # the event loop's share after each burst of the world (see run_engine_task)
 PANELS = (
     ("1", "agents", "Agents"),
     ("2", "containers", "Containers"),
@@ -161,6 +162,9 @@ class EcologyApp(SteeringMixin, App):
     @work(group="engine", exclusive=True, exit_on_error=False, name="engine")
     async def run_engine_task(self) -> None:
         header = self._header
+        # Between two bursts of the world the app's input, timers and screen updates get the
+        # event loop for a moment, however busy the world is (engine/scheduler.py).
+        self.world.scheduler.pause_seconds = ENGINE_PAUSE_S
         try:
             await self.world.run()
         except Exception as e:

@@ -2,7 +2,8 @@
 
 A brain is built from its validated parameters and the agent's own seeded random stream,
 so a scripted world is deterministic for a given seed. `thought_cost` is read right after
-each `decide`; an LLM brain sets it from the tokens it used.
+each `decide`; an LLM brain sets it from the tokens it used. The waist keeps no action
+past `perform`, so a brain may return the same action object again (re-aimed).
 """
 
 from __future__ import annotations

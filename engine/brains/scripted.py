@@ -30,15 +30,23 @@ class Boltzmann(Brain):
             "noop", description="with no scrip: noop like Mesa's model, or sleep until paid"
         )
 
+    def __init__(self, params, rng) -> None:
+        super().__init__(params, rng)
+        # One action object, re-aimed each turn: the waist keeps no action past `perform`,
+        # and a Boltzmann world makes hundreds of thousands of these a second.
+        self._give = Invoke("ledger", "transfer", {"to": "", "amount": 1})
+        self._broke = (Sleep(until_event="scrip_transferred", timeout=60.0, only_mine=True)
+                       if params.when_broke == "sleep" else NOOP)
+
     def decide(self, view) -> Action:
         if view.scrip <= 0:
-            if self.params.when_broke == "sleep":
-                return Sleep(until_event="scrip_transferred", timeout=60.0, only_mine=True)
-            return NOOP
+            return self._broke
         other = view.random_other()
         if other is None:
             return NOOP
-        return Invoke("ledger", "transfer", {"to": other, "amount": 1})
+        give = self._give
+        give.args["to"] = other
+        return give
 
 
 @register

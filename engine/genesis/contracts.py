@@ -25,7 +25,7 @@ from .base import GenesisArtifact, method
 
 if TYPE_CHECKING:
     from ..artifacts import Artifact
-    from ..clock import Waiter
+    from ..scheduler import Timer
     from ..world import World
 
 HOLDER = "contracts"
@@ -46,7 +46,7 @@ class ContractsArtifact(GenesisArtifact):
         self.credit: dict[str, dict[str, int]] = {}
         self._settled: deque[str] = deque()
         self.retired = 0
-        self._waiter: Waiter | None = None
+        self._collector: Timer | None = None  # the scheduler's timer at the earliest due time
         self._ids = 0
 
     # -- reading ----------------------------------------------------------------------------------
@@ -111,8 +111,7 @@ class ContractsArtifact(GenesisArtifact):
         self._count(caller, "borrowed", c["principal"])
         c["due"] = now + c["due_in"]
         heapq.heappush(self._due, (c["due"], args["contract"]))
-        if self._waiter is not None:
-            self._waiter.wake("new due time")
+        self.start()
         self._log(args["contract"], c, "accepted", c["principal"], now)
         self.world.count("loan_accepted")
         return {"contract": args["contract"], "due": c["due"], "owed_at_due": self.owed(c, c["due"])}
@@ -205,21 +204,23 @@ class ContractsArtifact(GenesisArtifact):
                 self.retired += 1
 
     # -- collection at due --------------------------------------------------------------------------
-    async def run(self) -> None:
-        """Collect every contract at its due time (an engine task)."""
-        clock = self.world.clock
-        while True:
-            while self._due and self._due[0][0] <= clock.now():
-                _, contract_id = heapq.heappop(self._due)
-                try:
-                    self.collect(contract_id, clock.now())
-                except Refusal as r:  # one contract's trouble must not stop the world
-                    self._log(contract_id, self.contracts[contract_id].content, f"collection refused: {r}", 0, clock.now())
-            self._waiter = clock.waiter(self._due[0][0] if self._due else None)
+    def start(self) -> None:
+        """Have the scheduler collect at the earliest due time (again after each change)."""
+        due = self._due[0][0] if self._due else None
+        if self._collector is None:
+            self._collector = self.world.scheduler.call_at(due, self._collect_due)
+        elif due != self._collector.due:
+            self._collector.reschedule(due)
+
+    def _collect_due(self, now: float) -> None:
+        """Collect every contract whose due time has come (a timer of the scheduler)."""
+        while self._due and self._due[0][0] <= now:
+            _, contract_id = heapq.heappop(self._due)
             try:
-                await self._waiter.wait()
-            finally:
-                self._waiter = None
+                self.collect(contract_id, now)
+            except Refusal as r:  # one contract's trouble must not stop the world
+                self._log(contract_id, self.contracts[contract_id].content, f"collection refused: {r}", 0, now)
+        self.start()
 
     def collect(self, contract_id: str, now: float) -> None:
         c = self.contracts[contract_id].content

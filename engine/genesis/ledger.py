@@ -40,7 +40,7 @@ class LedgerArtifact(GenesisArtifact):
         if to in world.services:
             raise Refusal(f"{to} is a service; it takes scrip only through its methods", "invalid")
         amount = world.ledger.transfer_scrip(caller, to, args["amount"])
-        world.bus.publish(ScripTransferred(now, caller, to, amount))
+        world.bus.emit(ScripTransferred, now, (caller, to, amount))
 
     @method("transfer_compute",
             "Rescue: give compute from your positive balance; clamped at the receiver's capacity.",

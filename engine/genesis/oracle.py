@@ -24,6 +24,7 @@ from ..scoring import Scorer, build_scorer
 from .base import GenesisArtifact, method
 
 if TYPE_CHECKING:
+    from ..scheduler import Timer
     from ..world import World
 
 HOLDER = "oracle"
@@ -52,6 +53,7 @@ class OracleArtifact(GenesisArtifact):
         self.resolved = 0
         self.minted_total = 0
         self._bid_ids = 0
+        self._timer: Timer | None = None  # the scheduler's timer for the next resolution
 
     # -- agents' methods ------------------------------------------------------------------------
     @method("bid", "Bid on an artifact you own for the next resolution; the amount is held now. "
@@ -108,14 +110,19 @@ class OracleArtifact(GenesisArtifact):
     def ranked(self) -> list[Bid]:
         return sorted(self.bids.values(), key=lambda b: (-b.amount, b.t, b.id))
 
-    async def run(self) -> None:
-        """Resolve every `resolution_interval` seconds from world start (an engine task)."""
-        clock = self.world.clock
+    def start(self) -> None:
+        """Resolve every `resolution_interval` seconds from world start (a timer of the
+        scheduler, set once the world runs)."""
+        if self._timer is None:
+            self._timer = self.world.scheduler.call_at(self._next_resolution(self.world.clock.now()), self._scheduled)
+
+    def _next_resolution(self, now: float) -> float:
         interval = self.cfg.resolution_interval
-        while True:
-            n = int(clock.now() // interval) + 1
-            await clock.sleep_until(n * interval)
-            self.resolve(clock.now(), trigger="schedule")
+        return (int(now // interval) + 1) * interval
+
+    def _scheduled(self, now: float) -> None:
+        self.resolve(now, trigger="schedule")
+        self._timer.reschedule(self._next_resolution(now))
 
     def resolve(self, now: float, trigger: str = "schedule") -> dict[str, Any]:
         world = self.world

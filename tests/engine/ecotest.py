@@ -163,18 +163,18 @@ async def run_world(
     world: World, duration: float, schedule: Iterable[tuple[float, Callable[[], Any]]] = ()
 ) -> None:
     """Run `world` until `duration`, calling each `fn` of `schedule` at world time `t`."""
-    clock = world.clock
+    scheduler = world.scheduler
 
     async def at(t: float, fn: Callable[[], Any]) -> None:
         try:
-            await clock.sleep_until(t)
+            await scheduler.sleep_until(t)
             fn()
         finally:
-            clock.task_finished()
+            scheduler.task_finished()
 
     async with anyio.create_task_group() as tg:
         for t, fn in schedule:
-            clock.task_started()  # counted before it first runs, like the world's own tasks
+            scheduler.task_started()  # counted before it first runs, like the world's own tasks
             tg.start_soon(at, t, fn)
         await world.run(duration)
         tg.cancel_scope.cancel()

@@ -1,11 +1,11 @@
-"""SPEC §2 token bucket rules and the injectable clocks (§3), as units."""
+"""SPEC §2 token bucket rules and the injectable clocks (§3), as units (the scheduler that
+runs what falls due is tested in test_scheduler.py)."""
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta, timezone
 
-import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -157,46 +157,6 @@ def test_bucket_rejects_bad_rate_and_capacity(bad):
 # -- virtual clock --------------------------------------------------------------------------------
 
 
-def test_virtual_clock_advance_fires_due_waiters_in_order():
-    clock = VirtualClock()
-    w3, w1, w5 = clock.waiter(3.0), clock.waiter(1.0), clock.waiter(5.0)
-    for w in (w3, w1, w5):
-        clock._add_timer(w)  # what Waiter.wait() does for a future deadline
-    assert clock.next_deadline() == 1.0
-    clock.advance(3.0)
-    assert clock.now() == 3.0
-    assert (w1.woken, w3.woken, w5.woken) == (True, True, False)
-    assert w1.reason == w3.reason == "deadline"
-    assert clock.next_deadline() == 5.0 and clock.pending_timers == 1
-
-
-def test_waiter_is_woken_at_most_once():
-    clock = VirtualClock()
-    w = clock.waiter(10.0)
-    w.wake("rescue")
-    w.wake("deadline")
-    assert w.woken and w.reason == "rescue"
-
-
-def test_waiters_woken_early_do_not_pile_up_in_the_timer_heap():
-    # Agents that sleep long and are woken early by events leave stale heap entries; the
-    # clock drops them all once they are most of the heap, and keeps the live ones in order.
-    clock = VirtualClock()
-    live = [clock.waiter(1000.0 + i) for i in range(10)]
-    for w in live:
-        clock._add_timer(w)
-    for i in range(10_000):
-        w = clock.waiter(500.0 + i % 300)
-        clock._add_timer(w)
-        w.wake("event")
-    assert len(clock._timers) < 600, len(clock._timers)
-    assert clock.pending_timers == 10
-    clock.advance(1004.5)
-    assert [w.woken for w in live] == [True] * 5 + [False] * 5
-    assert all(w.reason == "deadline" for w in live[:5])
-    assert clock.next_deadline() == 1005.0 and clock._stale == 0
-
-
 def test_wall_time_is_iso8601_from_the_epoch():
     epoch = datetime(2030, 5, 1, 12, 0, tzinfo=timezone.utc)
     clock = VirtualClock(epoch=epoch)
@@ -204,73 +164,6 @@ def test_wall_time_is_iso8601_from_the_epoch():
     assert clock.wall_time() == "2030-05-01T12:01:30+00:00"
     assert datetime.fromisoformat(clock.wall_time(3600.0)) == epoch + timedelta(hours=1)
     assert VirtualClock().wall_time() == DEFAULT_EPOCH.isoformat(timespec="seconds")
-
-
-@pytest.mark.anyio
-async def test_virtual_clock_jumps_to_next_deadline_only_when_every_task_waits():
-    clock = VirtualClock()
-    seen: list[tuple[str, float]] = []
-
-    async def sleeper(name: str, seconds: float) -> None:
-        try:
-            await clock.sleep(seconds)
-            seen.append((name, clock.now()))
-        finally:
-            clock.task_finished()
-
-    async def busy() -> None:
-        # Runnable for many scheduler turns: time must not move under it.
-        try:
-            for _ in range(200):
-                await anyio.lowlevel.checkpoint()
-            seen.append(("busy", clock.now()))
-            await clock.sleep(1.0)
-            seen.append(("busy-woke", clock.now()))
-        finally:
-            clock.task_finished()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(clock.run)
-        for name, s in (("five", 5.0), ("three", 3.0)):
-            clock.task_started()
-            tg.start_soon(sleeper, name, s)
-        clock.task_started()
-        tg.start_soon(busy)
-        with anyio.fail_after(10):  # a safety net only; virtual time needs no real wait
-            while len(seen) < 4:
-                await anyio.lowlevel.checkpoint()
-        tg.cancel_scope.cancel()
-    assert seen == [("busy", 0.0), ("busy-woke", 1.0), ("three", 3.0), ("five", 5.0)]
-    assert clock.now() == 5.0
-    assert clock.jumps == 3
-
-
-@pytest.mark.anyio
-async def test_virtual_clock_stands_still_while_paused():
-    clock = VirtualClock()
-    woke: list[float] = []
-
-    async def sleeper() -> None:
-        try:
-            await clock.sleep(2.0)
-            woke.append(clock.now())
-        finally:
-            clock.task_finished()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(clock.run)
-        clock.pause()
-        clock.task_started()
-        tg.start_soon(sleeper)
-        for _ in range(5):
-            await anyio.wait_all_tasks_blocked()
-        assert woke == [] and clock.now() == 0.0
-        clock.resume()
-        with anyio.fail_after(10):
-            while not woke:
-                await anyio.lowlevel.checkpoint()
-        tg.cancel_scope.cancel()
-    assert woke == [2.0]
 
 
 # -- real clock with a fake machine clock ------------------------------------------------------
@@ -304,28 +197,3 @@ def test_real_clock_pause_stops_world_time_and_resume_continues():
     assert clock.now() == 5.0  # no jump for the paused stretch
     mono.t += 1.0
     assert clock.now() == 6.0
-
-
-@pytest.mark.anyio
-async def test_real_clock_driver_fires_waiters_at_their_deadline():
-    mono = FakeMonotonic()
-    clock = RealClock(monotonic=mono)
-    fired: list[float] = []
-
-    async def sleeper() -> None:
-        await clock.sleep_until(5.0)
-        fired.append(clock.now())
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(clock.run)
-        tg.start_soon(sleeper)
-        await anyio.wait_all_tasks_blocked()
-        mono.t += 4.0
-        clock.set_speed(1.0)  # re-plans the driver, which reads the (fake) machine time
-        await anyio.wait_all_tasks_blocked()
-        assert fired == []
-        mono.t += 1.5
-        clock.set_speed(1.0)
-        await anyio.wait_all_tasks_blocked()
-        assert fired == [5.5]
-        tg.cancel_scope.cancel()

@@ -12,6 +12,7 @@ import pytest
 from ecotest import SCRIPTS, make_world, run_world
 from engine.actions import Invoke, Sleep
 from engine.clock import VirtualClock
+from engine.scheduler import Scheduler
 from engine.events import (
     EVENT_KINDS,
     ScripTransferred,
@@ -159,9 +160,9 @@ async def test_next_batch_waits_for_an_event_and_takes_all_pending():
 
 
 def test_wake_on_targets_the_principal_or_anyone():
-    clock = VirtualClock()
+    sched = Scheduler(VirtualClock())
     bus = EventBus()
-    mine, anyones, other_kind = clock.waiter(), clock.waiter(), clock.waiter()
+    mine, anyones, other_kind = sched.waiter(), sched.waiter(), sched.waiter()
     bus.wake_on(["scrip_transferred"], "b", mine)
     bus.wake_on(["scrip_transferred"], None, anyones)
     bus.wake_on(["compute_transferred"], "b", other_kind)
@@ -171,7 +172,7 @@ def test_wake_on_targets_the_principal_or_anyone():
     bus.publish(pay(2, to="b"))
     assert mine.woken and not other_kind.woken
     with pytest.raises(ValueError):
-        bus.wake_on(["nope"], None, clock.waiter())
+        bus.wake_on(["nope"], None, sched.waiter())
 
 
 def test_published_event_has_a_seq_and_a_dict_form():
