@@ -3,8 +3,8 @@
 A brain never holds the world. The agent's view hands an `LLMAccess` to an LLM brain
 (`view.llm`), and through it alone the brain spends the world's LLM budget, learns the
 action vocabulary (costs and the genesis services' `describe()`), reads the few facts its
-prompt needs, reports a failed turn as an event, records each request and answer in the
-world's journal, and (under virtual time) lets its answer land at a deterministic moment.
+prompt needs, reports a failed turn as an event, and records each request and answer in
+the world's journal.
 
 The world's LLM settings that are not per brain (a recording to replay answers from) live
 in `LLMSettings`, one per world, kept beside the world rather than in it.
@@ -141,16 +141,6 @@ class LLMAccess:
     @property
     def replay(self) -> Recording | None:
         return llm_settings(self._world).replay
-
-    @property
-    def virtual_time(self) -> bool:
-        return self._world.clock.kind == "virtual"
-
-    async def settle(self, seconds: float) -> None:
-        """Wait `seconds` of world time on the world's clock: under virtual time an answer
-        then lands when every other task waits, at a moment that does not depend on how
-        fast the model answered."""
-        await self._world.clock.sleep(seconds)
 
 
 __all__ = ["LLMAccess", "LLMSettings", "llm_settings"]

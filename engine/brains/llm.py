@@ -15,9 +15,9 @@ loopback port serving a GGUF file (`engine.local_llm`), and speaks to it.
 
 Every request and its answer are journalled (`engine.llm_record`); a world given a
 recording (`--llm-replay FILE.db`) answers each request from it and calls no model. Under
-virtual time an answer lands `virtual_think_time` world seconds after its request, in the
-order the requests were made (`llm_gate.AnswerOrder`), so a recorded world and its replay
-run the same: same prompts, same answers, same report.
+virtual time the scheduler lands async work in the order it started, once none is in
+flight, so a recorded world and its replay run the same: same prompts, same answers,
+same report.
 
 What can go wrong is a *failed turn*, never an exception: the brain returns `NOOP` with the
 thought still charged, and the model is shown the error on its next turn. That covers an
@@ -61,7 +61,7 @@ from ..actions import NOOP, Action, Sleep
 from ..llm_record import RecordedAnswer, request_key, row_for
 from . import register
 from .base import Brain, BrainParams
-from .llm_gate import EndpointGate, answer_order, gate_for
+from .llm_gate import EndpointGate, gate_for
 from .llm_prompt import (
     DEFAULT_SYSTEM_PROMPT,
     InvalidAnswer,
@@ -210,11 +210,6 @@ class LLMBrain(Brain):
         budget_sleep: float = Field(
             300.0, gt=0, allow_inf_nan=False, description="world seconds between budget checks once it is spent"
         )
-        virtual_think_time: float = Field(
-            0.001, gt=0, le=3600, allow_inf_nan=False,
-            description="under virtual time, world seconds from a request to its answer landing",
-        )
-
         @field_validator("api_key_env")
         @classmethod
         def _env_name(cls, v: str | None) -> str | None:
@@ -289,18 +284,9 @@ class LLMBrain(Brain):
                  "temperature": p.temperature, "max_tokens": p.max_tokens}
         digest = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()
         key = request_key(asked, access.occurrence(digest))
-        # Under virtual time answers land in the order the requests were made.
-        order = answer_order() if access.virtual_time else None
-        n = order.issue() if order is not None else 0
-        try:
-            got = await self._answer(access, asked, key, view)
-            if order is not None:
-                await order.turn(n)
-        finally:
-            if order is not None:
-                order.finish(n)
-        if order is not None:
-            await access.settle(p.virtual_think_time)
+        # Under virtual time the scheduler lands answers in the order the requests were
+        # made, once none is in flight: a replay (answers at once) runs as the recording did.
+        got = await self._answer(access, asked, key, view)
         if got is None:
             self.replay_missing += 1
             return self._fail(view, access, f"no recorded answer for this request in {access.replay.source} "

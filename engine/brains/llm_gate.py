@@ -1,14 +1,11 @@
-"""Sharing one model endpoint among many LLM agents, and landing answers in a fixed order.
+"""Sharing one model endpoint among many LLM agents.
 
-* `EndpointGate`: at most `limit` requests in flight to one endpoint; the others wait in
-  one queue in the order they asked. An agent has at most one request at a time, so the
-  queue is fair across agents: N agents on one local server take turns instead of timing
-  out behind each other. A waiting agent can ask for its place (the UI shows it).
-* `AnswerOrder`: under virtual time, answers are let through in the order their requests
-  were made, whatever order the model finished them in, so a recorded run and its replay
-  interleave identically.
+`EndpointGate`: at most `limit` requests in flight to one endpoint; the others wait in one
+queue in the order they asked. An agent has at most one request at a time, so the queue is
+fair across agents: N agents on one local server take turns instead of timing out behind
+each other. A waiting agent can ask for its place (the UI shows it).
 
-Both are per event loop (an anyio `RunVar`): the primitives they wait on belong to a loop.
+Gates are per event loop (an anyio `RunVar`): the events they wait on belong to a loop.
 """
 
 from __future__ import annotations
@@ -102,51 +99,4 @@ def gate_for(endpoint: str, limit: int) -> EndpointGate:
     return gate
 
 
-class AnswerOrder:
-    """Numbers requests as they are made and lets them finish in that order."""
-
-    def __init__(self) -> None:
-        self._issued = 0
-        self._next = 0  # the number whose turn it is
-        self._done: set[int] = set()
-        self._waiting: dict[int, anyio.Event] = {}
-
-    def issue(self) -> int:
-        n = self._issued
-        self._issued += 1
-        return n
-
-    async def turn(self, n: int) -> None:
-        """Return once every request made before `n` has finished."""
-        if n == self._next:
-            return
-        event = self._waiting[n] = anyio.Event()
-        try:
-            await event.wait()
-        finally:
-            self._waiting.pop(n, None)
-
-    def finish(self, n: int) -> None:
-        """`n` is done (answered, failed or cancelled): let the next one through."""
-        self._done.add(n)
-        while self._next in self._done:
-            self._done.discard(self._next)
-            self._next += 1
-        event = self._waiting.get(self._next)
-        if event is not None:
-            event.set()
-
-
-_ORDER: RunVar[AnswerOrder] = RunVar("llm_answer_order")
-
-
-def answer_order() -> AnswerOrder:
-    try:
-        return _ORDER.get()
-    except LookupError:
-        order = AnswerOrder()
-        _ORDER.set(order)
-        return order
-
-
-__all__ = ["AnswerOrder", "EndpointGate", "Ticket", "answer_order", "gate_for"]
+__all__ = ["EndpointGate", "Ticket", "gate_for"]

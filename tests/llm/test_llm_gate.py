@@ -9,7 +9,7 @@ import anyio
 import pytest
 from fake_llm import llm_params, llm_world, reply, slow
 
-from engine.brains.llm_gate import AnswerOrder, EndpointGate
+from engine.brains.llm_gate import EndpointGate
 from tui.details import agent_detail
 
 pytestmark = pytest.mark.anyio
@@ -43,23 +43,6 @@ async def test_a_cancelled_waiter_leaves_the_queue():
     assert not gate.queue
     gate.leave(first)
     assert gate.in_flight == 0
-
-
-async def test_answers_finish_in_the_order_requests_were_made():
-    order = AnswerOrder()
-    done: list[int] = []
-
-    async def request(n: int, delay: float) -> None:
-        await anyio.sleep(delay)  # the model answers the later request first
-        await order.turn(n)
-        done.append(n)
-        order.finish(n)
-
-    async with anyio.create_task_group() as tg:
-        for n, delay in enumerate((0.05, 0.01, 0.03)):
-            assert order.issue() == n
-            tg.start_soon(request, n, delay)
-    assert done == [0, 1, 2]
 
 
 async def test_agents_sharing_a_slow_server_wait_their_turn_and_show_their_place(server):
