@@ -3,7 +3,6 @@ carries, token charging, and the config right over its params."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
