@@ -16,11 +16,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .clock import MAX_SPEED
 from .errors import Refusal
 
 
 class ConfigError(ValueError):
     """A world file is wrong; the message says where and how."""
+
+
+# Bounds the command line shares with world files (RunOptions below): one place, one message.
+# MAX_SPEED (world seconds per real second) is the clock's own, imported above.
+MAX_AGENTS = 1_000_000
+MAX_COMMIT_INTERVAL = 60.0  # seconds between journal commits
 
 
 class Strict(BaseModel):
@@ -29,7 +36,7 @@ class Strict(BaseModel):
 
 
 class ClockConfig(Strict):
-    speed: float = Field(1.0, gt=0, lt=1e6, description="world seconds per real second")
+    speed: float = Field(1.0, gt=0, le=MAX_SPEED, allow_inf_nan=False, description="world seconds per real second")
     virtual: bool = Field(False, description="jump to the next wake-up when all agents wait")
     epoch: datetime = Field(datetime(2026, 1, 1, tzinfo=timezone.utc), description="wall time at world start")
 
@@ -140,7 +147,7 @@ class SandboxConfig(Strict):
 
 class AgentGroup(Strict):
     brain: str
-    count: int = Field(1, ge=0, le=1_000_000)
+    count: int = Field(1, ge=0, le=MAX_AGENTS)
     scrip: int = Field(0, ge=0)
     rate: float = Field(1.0, ge=0, allow_inf_nan=False)
     capacity: float | None = Field(None, ge=0, allow_inf_nan=False)
@@ -224,6 +231,14 @@ class WorldConfig(Strict):
         return parse_world(data, source="--agents")
 
 
+def _message(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    if err["type"] == "finite_number":  # pydantic's "should be a finite number"
+        return "must be a finite number"
+    return err["msg"].removeprefix("Value error, ")
+
+
 def _describe(e: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in e.errors():
@@ -232,9 +247,30 @@ def _describe(e: ValidationError, prefix: str = "") -> str:
             loc = f"{prefix}.{loc}"
         elif prefix:
             loc = prefix
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        msg = _message(err)
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
+
+
+class RunOptions(Strict):
+    """The command line's numbers, under the bounds world files use (`clock.speed`, an
+    agent group's `count`) and the journal's, so an option is refused as a file would be."""
+
+    speed: float | None = Field(None, gt=0, le=MAX_SPEED, allow_inf_nan=False)
+    agents: int | None = Field(None, ge=1, le=MAX_AGENTS)
+    duration: float | None = Field(None, gt=0, allow_inf_nan=False, description="world seconds")
+    commit_interval: float = Field(0.1, gt=0, le=MAX_COMMIT_INTERVAL, allow_inf_nan=False)
+    journal_retry: float = Field(5.0, gt=0, le=3600, allow_inf_nan=False,
+                                 description="real seconds a headless run retries a failing journal")
+
+
+def check_run_options(values: dict[str, Any]) -> RunOptions:
+    """Options checked by RunOptions; the error names each option (`--speed: ...`)."""
+    try:
+        return RunOptions.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as e:
+        raise ConfigError("; ".join(f"--{str(err['loc'][0]).replace('_', '-')}: {_message(err)}"
+                                    for err in e.errors())) from None
 
 
 def parse_world(data: dict[str, Any], source: str = "<world>") -> WorldConfig:

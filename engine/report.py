@@ -1,6 +1,7 @@
 """The JSON report of a run: seed, duration, every agent, totals, invariants, windows.
 
-Same seed, same config and virtual time give the same report, byte for byte.
+Same seed, same config and virtual time give the same report, byte for byte. A run that
+ended before its duration (interrupted, or its journal failed) says so in `cut_short`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from .world import World
 
 
-def build_report(world: World, duration: float | None = None) -> dict[str, Any]:
+def build_report(world: World, duration: float | None = None, cut_short: str | None = None) -> dict[str, Any]:
     now = world.clock.now()
     ledger = world.ledger
     agents = [a.snapshot(now) for a in world.agents.values()]
@@ -27,6 +28,7 @@ def build_report(world: World, duration: float | None = None) -> dict[str, Any]:
         "seed": world.seed,
         "clock": world.clock.kind,
         "duration_s": round(now if duration is None else duration, 6),
+        "cut_short": cut_short,  # why the run ended early, or null when it ran its course
         "agents": agents,
         "totals": {
             "agents": len(world.agents),

@@ -3,12 +3,15 @@ the Gini coefficient on known inputs."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ecotest import SCRIPTS, make_world, run_world, steps
 from engine.actions import Noop, Sleep
+from engine.clock import RealClock
 from engine.metrics import gini
 
 WINDOW_FIELDS = {
@@ -89,3 +92,42 @@ async def test_run_ending_on_a_window_edge_has_no_empty_window():
     await run_world(world, 30.0)
     spans = [(w["start"], w["end"]) for w in world.metrics.windows]
     assert spans == [(0.0, 10.0), (10.0, 20.0), (20.0, 30.0)]
+
+
+@pytest.mark.anyio
+async def test_a_close_slower_than_a_window_covers_the_jump_and_the_world_runs_on():
+    """Issue 13: at a speed where closing a window takes longer than a window, the metrics
+    loop closed windows forever without yielding (`--speed 4e5` never ended). Here each
+    close takes a millisecond of this clock, a hundred windows at 1e6: each close covers
+    the whole jump since the last, and the world runs on between closes."""
+    real = {"t": 0.0, "reads": 0}
+
+    def monotonic() -> float:
+        real["reads"] += 1
+        if real["reads"] > 200_000:  # ten times what the run needs: a spinning loop fails here
+            raise RuntimeError("the metrics task never yielded")
+        real["t"] += 1e-6  # a microsecond per read: a world second
+        return real["t"]
+
+    world = make_world([{"scrip": 10}], metrics={"interval": 10.0, "keep": 100_000},
+                       clock=RealClock(1_000_000, monotonic=monotonic))
+    close = world.metrics.close_window
+
+    def slow_close(now: float, final: bool = False):
+        window = close(now, final)
+        real["t"] += 1e-3
+        return window
+
+    world.metrics.close_window = slow_close
+    SCRIPTS["a001"] = lambda view, brain: Sleep(seconds=1.0)
+    await run_world(world, 200_000.0)
+    windows = list(world.metrics.windows)
+    assert world.clock.now() >= 200_000.0
+    assert windows[0]["index"] == 0 and windows[-1]["end"] >= 200_000.0  # every window kept
+    assert all(a["end"] == b["start"] for a, b in zip(windows, windows[1:]))  # they tile the run
+    spans = [w["end"] - w["start"] for w in windows]
+    assert min(spans) >= 10.0 and max(spans) >= 100 * 10.0  # one window for a hundred intervals
+    assert len(windows) <= 200_000 / 10.0 / 50  # far fewer closes than intervals passed
+    # The agent ran between closes, to the end: the metrics task did not hold the loop.
+    assert sum(w["actions"] for w in windows[len(windows) // 2:]) >= len(windows) // 10
+    assert all(w["invariants_ok"] for w in windows)

@@ -100,7 +100,7 @@ class ContainersPanel(Panel):
         if not keys and not empty.content:
             empty.update(Text(
                 "No sandbox readings yet. Readings appear when an agent first runs code"
-                + (" in its sandbox." if sandbox else ", once a sandbox is open (Docker when a daemon answers, else subprocesses)."),
+                + (" in its sandbox." if sandbox else ", once a sandbox is open (Docker when a daemon answers, else bubblewrap)."),
                 "dim",
             ))
         ooms = sum(s.oom_kills for s in readings.values())

@@ -14,6 +14,9 @@ from textual.widget import Widget
 
 from ..format import OPERATOR_STYLE, duration, num, world_t
 
+# How a world whose code calls are refused (no safe sandbox here) says so: containers.choose.REFUSED.
+SANDBOX_REFUSED = "no sandbox: agents' code is refused"
+
 if TYPE_CHECKING:
     from engine.world import World
 
@@ -53,7 +56,8 @@ class WorldHeader(Widget):
         wall = clock.wall_time(now).replace("T", " ").removesuffix("+00:00")
         speed = "virtual" if clock.kind == "virtual" else f"×{clock.speed:g}"
         ledger = world.ledger
-        sandbox = getattr(world.sandbox, "name", None) or "none"
+        sandbox = getattr(world.sandbox, "name", None) or (
+            "refused" if getattr(world, "sandbox_reason", "").startswith(SANDBOX_REFUSED) else "none")
         frozen = len(world.frozen)
         # (priority, text): lower numbers survive narrower terminals.
         parts: list[tuple[int, Text]] = [
