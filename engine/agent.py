@@ -27,6 +27,7 @@ from .events import AgentStatusChanged, BrainFailed
 
 if TYPE_CHECKING:
     from .artifacts import Artifact
+    from .llm_access import LLMAccess
     from .world import World
 
 THINKING = "thinking"
@@ -129,6 +130,13 @@ class AgentView:
             other = ids[int(rnd() * n)]
             if other != self.id:
                 return other
+
+    @property
+    def llm(self) -> LLMAccess:
+        """An LLM brain's narrow access to the world: its budget, vocabulary and records."""
+        from .llm_access import LLMAccess
+
+        return LLMAccess(self._world, self.id)
 
     @property
     def params(self) -> dict[str, Any]:

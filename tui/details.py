@@ -76,6 +76,9 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
     status = status_text(snap["status"])
     if snap["detail"] and snap["status"] != "frozen":  # a freeze's debt is shown live below
         status.append(f"  {snap['detail']}", "dim")
+    activity = getattr(agent.brain, "activity", None)  # an LLM thought: queued, or asking the model
+    if snap["status"] == "thinking" and activity is not None and activity():
+        status.append(f"  {activity()}", "dim")
     thaw = bucket.time_until_non_negative(now) if balance < 0 else 0.0
     cfg = agent.config_artifact
     parts: list[RenderableType] = [
@@ -91,6 +94,7 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
             ("failures", num(snap["failures"]) + (f"  last: {agent.last_error}" if agent.last_error else "")),
             ("last action", snap["last_action"] or "—"),
         ),
+        *_llm_rows(agent),
         heading("Config right"),
         kv(
             ("owner", principal_text(cfg.owner) + (Text("  (its own)", "dim") if cfg.owner == agent_id else Text(""))),
@@ -120,6 +124,25 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
     if stats is not None:
         parts += [heading("Container"), _stats_kv(world, stats)]
     return Group(*parts)
+
+
+def _llm_rows(agent: Any) -> list[RenderableType]:
+    """An LLM agent's thinking: turns, valid answers, tokens per turn (new and cached), dollars."""
+    usage = getattr(agent.brain, "usage", None)
+    if usage is None:
+        return []
+    u = usage()
+    per = u["per_answer"]
+    last = getattr(agent.brain, "last_tokens", None)
+    return [heading("LLM"), kv(
+        ("turns", f"{num(u['turns'])}, {num(u['valid_answers'])} valid, {num(u['failed_turns'])} failed"
+         + (f", {num(u['replay_missing'])} not in the recording" if u["replay_missing"] else "")),
+        ("tokens/turn", f"prompt {per['prompt_tokens']:g} ({per['new_prompt_tokens']:g} new), "
+         f"completion {per['completion_tokens']:g}"),
+        ("last turn", "—" if last is None else f"prompt {last[0]} ({last[0] - last[1]} new), completion {last[2]}"),
+        ("tokens", f"{num(u['prompt_tokens'])} prompt, {num(u['completion_tokens'])} completion"),
+        ("dollars", f"${u['dollars']:.4f}"),
+    )]
 
 
 def _loans_of(world: World, principal: str, now: float) -> RenderableType:
