@@ -123,7 +123,7 @@ def _create(path: Path) -> WriterLock:
     """The writer's lock on a new journal, and its file, made empty and only if absent."""
     if path.exists() or path.is_symlink():
         raise JournalError(f"{path} exists: resume it with --resume, or choose a new file")
-    check_writable(path.parent)
+    check_writable(path)
     had_sidecar = sidecar(path).exists()
     try:
         lock = WriterLock.acquire(path)
@@ -132,7 +132,9 @@ def _create(path: Path) -> WriterLock:
             sidecar(path).unlink(missing_ok=True)
         raise
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        # Readable by its owner only (SQLite gives its -wal and -shm files the same mode): it
+        # holds the whole world, agents' code included.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:  # another process made it between the check and the lock
         lock.release()
         raise JournalError(f"{path} exists: resume it with --resume, or choose a new file") from None
