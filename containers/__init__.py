@@ -1,8 +1,9 @@
-"""Sandboxes for agents' code: Docker and subprocess backends of engine.sandbox.Sandbox, the
+"""Sandboxes for agents' code: Docker, bubblewrap and subprocess backends of engine.sandbox.Sandbox, the
 stats monitor, the agent image, `MultiHostSandbox` (agents' containers spread over several
 Docker daemons), and `choose_sandbox`, which picks one and says why."""
 
 from containers.base import BaseSandbox, SandboxError
+from containers.bwrap_backend import BwrapSandbox
 from containers.calibrate import compute_for_cpu_seconds, cpus_for_rate
 from containers.choose import SandboxChoice, choose_sandbox
 from containers.docker_backend import DockerSandbox, cleanup_orphans
@@ -12,6 +13,7 @@ from containers.subprocess_backend import SubprocessSandbox
 
 __all__ = [
     "BaseSandbox",
+    "BwrapSandbox",
     "DockerSandbox",
     "MultiHostSandbox",
     "SandboxChoice",

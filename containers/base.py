@@ -1,8 +1,10 @@
-"""What both backends share: one slot per agent, the call path, incidents and replacement.
+"""What every backend shares: one slot per agent, the call path, incidents and replacement.
 
 A backend supplies how to spawn a runner (container or process), dispose of it, say why it
-died and change its CPU quota; this module turns every failure into a RunResult, reports an
-incident and replaces the runner after an OOM kill, a timeout or pids exhaustion (SPEC §8).
+died, change its CPU quota and measure a call from the host; this module turns every failure
+into a RunResult, reports an incident and replaces the runner after an OOM kill, a timeout,
+pids exhaustion or a reply that broke the protocol (SPEC §8). What a call is charged is
+always the host's measurement, never a figure from inside the sandbox.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 
-from containers.channel import Channel, RunnerGone, check_request, to_result
+from containers.channel import Channel, ProtocolError, Reply, RunnerGone, check_request, to_result
+from containers.meter import Meter, QuotaMeter
 from engine.sandbox import (
     FailureKind,
     Reporter,
@@ -29,7 +32,7 @@ from engine.sandbox import (
 log = logging.getLogger(__name__)
 
 # Failures after which the runner is not trusted any more and is replaced by a fresh one.
-REPLACE_AFTER: frozenset[str] = frozenset({"oom", "timeout", "pids", "sandbox"})
+REPLACE_AFTER: frozenset[str] = frozenset({"oom", "timeout", "pids", "sandbox", "protocol"})
 
 Status = Literal["starting", "running", "replacing", "stopped", "gone"]
 
@@ -126,6 +129,14 @@ class BaseSandbox(ABC, Generic[H]):
     @abstractmethod
     async def _apply_cpus(self, handle: H, cpus: float) -> None:
         """Change a live runner's CPU quota."""
+
+    def _meter(self, slot: Slot[H], handle: H) -> Meter:
+        """How the host measures a call on this runner. The fallback is only a bound: wall
+        time x the CPU quota the kernel holds the runner to."""
+        return QuotaMeter(slot.limits.cpus)
+
+    def _kill_now(self, handle: H) -> None:  # noqa: B027 - optional hook
+        """Kill a runner at once, synchronously (the memory watchdog found it over limit)."""
 
     runner_kind: Literal["container", "process"]  # what a runner is, for the stats monitor
 
@@ -277,31 +288,70 @@ class BaseSandbox(ABC, Generic[H]):
     async def _call(
         self, slot: Slot[H], handle: H, code: str, args: dict[str, Any], timeout: float
     ) -> RunResult:
+        meter = self._meter(slot, handle)
+        over: list[str] = []
+
+        def over_limit(why: str) -> None:
+            over.append(why)
+            self._kill_now(handle)  # its channel ends, and the call with it
+
+        reply: Reply | None = None
+        failure: FailureKind | None = None
+        error = ""
+        meter.begin()
         started = anyio.current_time()
         try:
             with anyio.fail_after(timeout + self.grace_seconds):
-                reply = await handle.channel.call(code, args, timeout)
-            return to_result(reply)
+                reply = await self._exchange(handle, meter, over_limit, code, args, timeout)
         except anyio.get_cancelled_exc_class():
             slot.abandoned = True
             raise
         except TimeoutError:
-            failure: FailureKind = "timeout"
+            failure = "timeout"
             error = f"no answer within {timeout:g} s (the runner did not stop the call itself)"
+        except ProtocolError as exc:
+            failure, error = "protocol", f"the sandbox's reply was refused: {exc}"
         except RunnerGone as exc:
-            if slot.status == "stopped":
-                return RunResult(ok=False, failure="sandbox", error="the sandbox was stopped")
-            failure, error = await self._died_of(handle, exc)
+            if over:
+                failure, error = "oom", over[0]
+            elif slot.status == "stopped":
+                failure, error = "sandbox", "the sandbox was stopped"
+            else:
+                failure, error = await self._died_of(handle, exc)
         wall = anyio.current_time() - started
-        # No reply, so no measurement: charge what the quota allowed over the wall time.
+        measure = meter.end(wall)
+        if reply is not None and not over:
+            return to_result(reply, measure, wall)
+        if over:
+            failure, error = "oom", over[0]
         return RunResult(
             ok=False,
             failure=failure,
             error=error,
-            cpu_seconds=round(wall * slot.limits.cpus, 6),
-            peak_memory_bytes=slot.limits.memory_bytes if failure == "oom" else 0,
+            cpu_seconds=measure.cpu_seconds,
+            peak_memory_bytes=measure.peak_memory_bytes,
             wall_seconds=wall,
         )
+
+    @staticmethod
+    async def _exchange(
+        handle: H, meter: Meter, over_limit: Any, code: str, args: dict[str, Any], timeout: float
+    ) -> Reply:
+        """The call over the channel, with the meter's watchdog alongside when it has one."""
+        if not meter.watches:
+            return await handle.channel.call(code, args, timeout)
+        outcome: list[Reply | RunnerGone] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(meter.watch, over_limit)
+            try:
+                outcome.append(await handle.channel.call(code, args, timeout))
+            except RunnerGone as exc:  # raised after the group, not wrapped in a group
+                outcome.append(exc)
+            finally:
+                tg.cancel_scope.cancel()
+        if isinstance(outcome[0], RunnerGone):
+            raise outcome[0]
+        return outcome[0]
 
     async def _respawn(self, slot: Slot[H], why: str) -> bool:
         """Replace the slot's runner with a fresh one; False if no new runner could start."""

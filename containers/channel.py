@@ -1,9 +1,12 @@
-"""Host side of the runner protocol: JSON lines to and from a runner, replies as RunResults."""
+"""Host side of the runner protocol: JSON lines to and from a runner, each reply checked
+before use (size, strict JSON, finite numbers, the id of the call in flight, known fields)."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import struct
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -12,11 +15,14 @@ import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from containers.meter import Measure
+from containers.runner import MAX_ERROR_CHARS, MAX_LINE_BYTES, loads_strict
 from engine.sandbox import RunResult
 
-MAX_LINE_BYTES = 2 * 1024 * 1024  # the runner caps replies at 1 MiB of JSON
 STDERR_TAIL_BYTES = 4096
-FAILURES = {"timeout", "oom", "pids", "error", "sandbox", "invalid"}
+MAX_TIMEOUT = 24 * 3600.0
+FAILURES = {"timeout", "oom", "pids", "error", "sandbox", "invalid", "protocol"}
+RUNNER_FAILURES = {"timeout", "oom", "pids", "error", "sandbox", "invalid"}  # a runner may say
 
 
 class RunnerGone(Exception):
@@ -56,8 +62,56 @@ class DockerFrames(ByteReceiveStream):
         await self._buffered.aclose()
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A runner's reply that passed every check: what the call returned, or why it failed."""
+
+    ok: bool
+    value: Any = None
+    failure: str | None = None
+    error: str | None = None
+
+
+class ProtocolError(RunnerGone):
+    """The runner wrote something the protocol does not allow (too long, not JSON, a number
+    that is not finite, another call's id, unknown fields): it is not trusted any more."""
+
+
+def parse_line(raw: bytes) -> dict[str, Any]:
+    """One protocol line as a JSON object, strictly (no NaN or Infinity), or ProtocolError."""
+    try:
+        value = loads_strict(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"not JSON ({str(exc)[:120]}): {raw[:120]!r}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"not a JSON object: {raw[:120]!r}")
+    return value
+
+
+def check_reply(reply: dict[str, Any], call_id: str) -> Reply:
+    """The reply to the call `call_id`, checked field by field, or ProtocolError."""
+    if reply.get("id") != call_id:
+        raise ProtocolError(f"a reply for another call ({str(reply.get('id'))[:40]!r})")
+    ok = reply.get("ok")
+    if ok is True:
+        if set(reply) != {"id", "ok", "value"}:
+            raise ProtocolError(f"unexpected fields in a reply: {sorted(reply)[:8]}")
+        return Reply(True, value=reply["value"])
+    if ok is not False or set(reply) != {"id", "ok", "failure", "error"}:
+        raise ProtocolError(f"a malformed reply: fields {sorted(reply)[:8]}, ok={ok!r}")
+    failure, error = reply["failure"], reply["error"]
+    if failure not in RUNNER_FAILURES:
+        raise ProtocolError(f"an unknown failure {str(failure)[:40]!r}")
+    if not isinstance(error, str) or len(error) > MAX_ERROR_CHARS:
+        raise ProtocolError("a failure without a short error message")
+    return Reply(False, failure=failure, error=error)
+
+
 class Channel:
-    """One runner's request/reply stream. Not shared: the sandbox holds a lock per agent."""
+    """One runner's request/reply stream. Not shared: the sandbox holds a lock per agent.
+
+    Every line read is bounded and checked before use; anything that is not the reply to
+    the call in flight raises ProtocolError, and the sandbox replaces the runner."""
 
     def __init__(
         self,
@@ -69,7 +123,6 @@ class Channel:
         self._lines = BufferedByteReceiveStream(receive)
         self._receive = receive
         self._closers = closers
-        self._next_id = 0
         self.hello: dict[str, Any] = {}
 
     @property
@@ -80,16 +133,17 @@ class Channel:
     async def read_hello(self, timeout: float) -> dict[str, Any]:
         with anyio.fail_after(timeout):
             self.hello = await self._receive_json()
-        if not self.hello.get("ready"):
-            raise RunnerGone(f"unexpected first line from the runner: {self.hello!r}")
+        if self.hello.get("ready") is not True:
+            raise ProtocolError(f"unexpected first line from the runner: {self.hello!r:.200}")
         return self.hello
 
-    async def call(self, code: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request and wait for its reply; stale replies of abandoned calls are skipped."""
-        self._next_id += 1
-        request_id = self._next_id
+    async def call(self, code: str, args: dict[str, Any], timeout: float) -> Reply:
+        """Send one request and wait for its reply."""
+        # Unguessable: a process that could write to the runner's stream (none should) still
+        # could not answer a call it cannot read.
+        call_id = secrets.token_hex(16)
         line = json.dumps(
-            {"id": request_id, "code": code, "args": args, "timeout": timeout},
+            {"id": call_id, "code": code, "args": args, "timeout": timeout},
             separators=(",", ":"),
         )
         # A half-written request would garble the stream for every later call.
@@ -98,10 +152,7 @@ class Channel:
                 await self._send.send(line.encode() + b"\n")
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                 raise RunnerGone(f"cannot write to the runner: {exc!r}") from exc
-        while True:
-            reply = await self._receive_json()
-            if reply.get("id") == request_id:
-                return reply
+        return check_reply(await self._receive_json(), call_id)
 
     async def _receive_json(self) -> dict[str, Any]:
         try:
@@ -115,14 +166,8 @@ class Channel:
         ) as exc:
             raise RunnerGone(f"the runner's stream ended ({type(exc).__name__})") from exc
         except anyio.DelimiterNotFound as exc:
-            raise RunnerGone("the runner wrote an over-long line") from exc
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise RunnerGone(f"the runner wrote something that is not JSON: {raw[:200]!r}") from exc
-        if not isinstance(value, dict):
-            raise RunnerGone(f"the runner wrote {value!r}")
-        return value
+            raise ProtocolError(f"a line over {MAX_LINE_BYTES} bytes") from exc
+        return parse_line(raw)
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -138,21 +183,19 @@ class Channel:
                     pass
 
 
-def to_result(reply: dict[str, Any], *, replaced: bool = False) -> RunResult:
-    """A runner reply as the engine's RunResult."""
-    ok = bool(reply.get("ok"))
-    failure = None if ok else reply.get("failure", "error")
-    if failure is not None and failure not in FAILURES:
+def to_result(reply: Reply, measure: Measure, wall_seconds: float) -> RunResult:
+    """A checked reply and the host's measurement of the call, as the engine's RunResult."""
+    failure = None if reply.ok else reply.failure
+    if failure not in (None, *FAILURES):
         failure = "error"
     return RunResult(
-        ok=ok,
-        value=reply.get("value") if ok else None,
-        failure=failure,
-        error=None if ok else str(reply.get("error") or failure),
-        cpu_seconds=float(reply.get("cpu_seconds") or 0.0),
-        peak_memory_bytes=int(reply.get("peak_memory_bytes") or 0),
-        wall_seconds=float(reply.get("wall_seconds") or 0.0),
-        replaced=replaced,
+        ok=reply.ok,
+        value=reply.value if reply.ok else None,
+        failure=failure,  # type: ignore[arg-type]
+        error=None if reply.ok else (reply.error or failure),
+        cpu_seconds=measure.cpu_seconds,
+        peak_memory_bytes=measure.peak_memory_bytes,
+        wall_seconds=wall_seconds,
     )
 
 
@@ -163,9 +206,13 @@ def check_request(code: Any, args: Any, timeout: Any) -> str | None:
     if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
         return "args must be a dict with string keys"
     try:
-        json.dumps(args)
-    except (TypeError, ValueError) as exc:
+        json.dumps(args, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         return f"args are not JSON: {exc}"
-    if not isinstance(timeout, (int, float)) or not timeout > 0:
+    if (
+        not isinstance(timeout, (int, float))
+        or isinstance(timeout, bool)
+        or not 0 < timeout < MAX_TIMEOUT
+    ):
         return f"timeout must be a positive number of seconds, not {timeout!r}"
     return None

@@ -1,6 +1,11 @@
-"""Which sandbox a world uses: Docker when a daemon answers and the agent image exists,
-else subprocesses; always with one sentence saying which and why (shown in the UI). A world
-whose `sandbox.hosts` lists Docker endpoints gets a MultiHostSandbox over them."""
+"""Which sandbox a world uses, always with one sentence saying which and why (shown in the UI).
+
+`auto`: Docker when a daemon answers and the agent image exists; else bubblewrap when it is
+installed and can make a sandbox here; else, as root, subprocesses with a uid per agent; else
+none at all: the world runs, and code calls are refused with a reason that says what to
+install. The subprocess backend without root holds nothing against hostile code, so it is
+used only when asked for with `unsafe=True` (`--sandbox subprocess --unsafe-sandbox`).
+A world whose `sandbox.hosts` lists Docker endpoints gets a MultiHostSandbox over them."""
 
 from __future__ import annotations
 
@@ -18,12 +23,20 @@ from engine.sandbox import Reporter
 
 log = logging.getLogger(__name__)
 
-Preference = Literal["auto", "docker", "subprocess"]
-ENV_PREFERENCE = "ECOLOGY_SANDBOX"  # auto | docker | subprocess
+Preference = Literal["auto", "docker", "bwrap", "subprocess"]
+PREFERENCES = ("auto", "docker", "bwrap", "subprocess")
+ENV_PREFERENCE = "ECOLOGY_SANDBOX"  # auto | docker | bwrap | subprocess
+ENV_UNSAFE = "ECOLOGY_UNSAFE_SANDBOX"  # "1": the subprocess backend may run without root
+INSTALL = (
+    "install bubblewrap (apt install bubblewrap, dnf install bubblewrap) or Docker, or run "
+    "with --sandbox subprocess --unsafe-sandbox to let agents' code run as you"
+)
+REFUSED = "no sandbox: agents' code is refused"  # how a world without one says so
 
 
 class SandboxChoice(NamedTuple):
-    sandbox: BaseSandbox[Any] | Any  # a BaseSandbox, or a MultiHostSandbox (same protocol)
+    # A BaseSandbox, a MultiHostSandbox (same protocol), or None: code calls are refused.
+    sandbox: BaseSandbox[Any] | Any | None
     reason: str
 
 
@@ -78,33 +91,43 @@ async def choose_sandbox(
     reporter: Reporter | None = None,
     *,
     prefer: Preference | None = None,
+    unsafe: bool | None = None,
     image: str = AGENT_IMAGE,
     daemon_timeout: float = 1.0,
     hosts: Sequence[str] | None = None,
 ) -> SandboxChoice:
     """Pick and open a sandbox for a world. `prefer` (or $ECOLOGY_SANDBOX) forces a backend;
-    forcing docker raises RuntimeError, with the reason, when Docker cannot be used.
+    forcing one that cannot be used raises RuntimeError with the reason. `unsafe` (or
+    $ECOLOGY_UNSAFE_SANDBOX=1) allows the subprocess backend without root.
 
     `hosts` (the world's `sandbox.hosts`): Docker endpoints to place agents' containers on;
     when given, the docker sandbox is a MultiHostSandbox over them (DOCKER_HOST is not used)."""
-    from containers.docker_backend import DockerSandbox
-    from containers.subprocess_backend import SubprocessSandbox
-
     source = "asked for" if prefer else f"{ENV_PREFERENCE} asks for it"
     prefer = prefer or os.environ.get(ENV_PREFERENCE, "auto")  # type: ignore[assignment]
-    if prefer not in ("auto", "docker", "subprocess"):
-        raise ValueError(f"unknown sandbox preference {prefer!r}: auto, docker or subprocess")
-
-    async def subprocesses(why: str) -> SandboxChoice:
-        sandbox = SubprocessSandbox(reporter)
-        await sandbox.open()
-        return SandboxChoice(sandbox, f"subprocess sandbox: {why}; it enforces {sandbox.enforces}")
+    if prefer not in PREFERENCES:
+        raise ValueError(f"unknown sandbox preference {prefer!r}: {', '.join(PREFERENCES)}")
+    if unsafe is None:
+        unsafe = os.environ.get(ENV_UNSAFE, "") == "1"
 
     if prefer == "subprocess":
-        return await subprocesses(source)
+        if os.geteuid() != 0 and not unsafe:
+            raise RuntimeError(
+                "the subprocess sandbox does not hold agents' code without root (it could read "
+                "your files, see your processes' environments and kill them); add "
+                "--unsafe-sandbox to use it anyway, or use --sandbox bwrap"
+            )
+        return await _subprocesses(reporter, source)
+    if prefer == "bwrap":
+        choice, why_not = await _bubblewrap(reporter, source)
+        if choice is None:
+            raise RuntimeError(f"cannot use the bwrap sandbox: {why_not}")
+        return choice
+
+    async def local(why: str) -> SandboxChoice:
+        return await _without_docker(reporter, why)
 
     if hosts:
-        return await _multi_host(world_id, reporter, list(hosts), prefer, image, subprocesses)
+        return await _multi_host(world_id, reporter, list(hosts), prefer, image, local)
 
     probe = await probe_daemon(daemon_timeout)
     why_not: str | None = None
@@ -124,7 +147,9 @@ async def choose_sandbox(
             await anyio.to_thread.run_sync(probe.client.close)
         if prefer == "docker":
             raise RuntimeError(f"cannot use the docker sandbox: {why_not}")
-        return await subprocesses(why_not)
+        return await local(why_not)
+
+    from containers.docker_backend import DockerSandbox
 
     sandbox = DockerSandbox(world_id, reporter, image=image, client=probe.client, owns_client=True)
     await sandbox.open()
@@ -140,13 +165,50 @@ async def choose_sandbox(
     return SandboxChoice(sandbox, reason)
 
 
+async def _subprocesses(reporter: Reporter | None, why: str) -> SandboxChoice:
+    from containers.subprocess_backend import SubprocessSandbox
+
+    sandbox = SubprocessSandbox(reporter)
+    await sandbox.open()
+    unsafe = "" if sandbox.separate_users else " UNSAFE: agents' code runs as you;"
+    return SandboxChoice(
+        sandbox, f"subprocess sandbox: {why};{unsafe} it enforces {sandbox.enforces}"
+    )
+
+
+async def _bubblewrap(reporter: Reporter | None, why: str) -> tuple[SandboxChoice | None, str]:
+    """A bwrap sandbox, opened (its probe ran a real sandbox), or None and why not."""
+    from containers.base import SandboxError
+    from containers.bwrap_backend import BwrapSandbox, find_bwrap
+
+    path = find_bwrap()
+    if path is None:
+        return None, "bubblewrap (bwrap) is not installed"
+    try:
+        sandbox = BwrapSandbox(reporter, bwrap=path)
+        await sandbox.open()
+    except SandboxError as exc:
+        return None, str(exc)
+    return SandboxChoice(sandbox, f"bwrap sandbox: {why}; it enforces {sandbox.enforces}"), ""
+
+
+async def _without_docker(reporter: Reporter | None, why_not_docker: str) -> SandboxChoice:
+    """bubblewrap, else (as root) subprocesses with a uid per agent, else no sandbox."""
+    choice, why_not_bwrap = await _bubblewrap(reporter, why_not_docker)
+    if choice is not None:
+        return choice
+    if os.geteuid() == 0:
+        return await _subprocesses(reporter, f"{why_not_docker}; {why_not_bwrap}; running as root")
+    return SandboxChoice(None, f"{REFUSED}: {why_not_docker}; {why_not_bwrap}. To run it, {INSTALL}")
+
+
 async def _multi_host(
     world_id: str,
     reporter: Reporter | None,
     hosts: list[str],
     prefer: str,
     image: str,
-    subprocesses: Any,
+    local: Any,
 ) -> SandboxChoice:
     from containers.base import SandboxError
     from containers.placement import MultiHostSandbox
@@ -157,7 +219,7 @@ async def _multi_host(
     except SandboxError as exc:
         if prefer == "docker":
             raise RuntimeError(f"cannot use the docker sandbox: {exc}") from None
-        return await subprocesses(str(exc))
+        return await local(str(exc))
     reason = (
         f"{sandbox.describe()}; one container per agent with CPU, memory and pids limits and "
         "no network"

@@ -45,7 +45,7 @@ def add_subcommands(subparsers: Any) -> argparse.ArgumentParser:
     )
     cal.add_argument(
         "--sandbox",
-        choices=("auto", "docker", "subprocess"),
+        choices=("auto", "docker", "bwrap", "subprocess"),
         default="auto",
         help="which sandbox to measure (default: what a world would choose)",
     )
@@ -109,6 +109,8 @@ async def _calibrate(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     print(choice.reason, file=sys.stderr)
+    if choice.sandbox is None:
+        return 1
     try:
         result = await calibrate(
             choice.sandbox,

@@ -3,6 +3,11 @@
 The host talks to the runner over the container's attached stdin/stdout (one hijacked socket,
 opened before the container starts), so a warm call costs a few milliseconds and no `docker
 exec`. Every docker SDK call runs in a worker thread; the socket itself is read on the loop.
+
+The runner is root inside the container with three capabilities only (setuid, setgid, kill):
+enough to run each call's code as nobody, a uid that can neither signal, trace nor read the
+runner, and to kill whatever a call left behind. What a call is charged comes from the
+container's cgroup on the host (CPU time in ns, memory peak), never from the runner.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from anyio.abc import SocketStream, UNIXSocketStream
 from containers.base import BaseSandbox, Handle, SandboxError, Slot, safe_name
 from containers.channel import Channel, DockerFrames, RunnerGone, runner_source
 from containers.images import AGENT_IMAGE
+from containers.meter import CgroupMeter, Meter, QuotaMeter
+from containers.stats import CgroupFiles
+from containers.subprocess_backend import NOFILE, address_space_bytes
 from engine.sandbox import FailureKind, Reporter, SandboxLimits
 
 log = logging.getLogger(__name__)
@@ -29,7 +37,9 @@ WORLD_LABEL = "ecology.world"
 AGENT_LABEL = "ecology.agent"
 CPU_PERIOD_US = 100_000  # CFS period: quota = cpus * period
 MIN_QUOTA_US = 1_000  # the kernel refuses less than 1 ms per period
-SANDBOX_USER = "65534:65534"  # nobody:nogroup
+RUNNER_USER = "0:0"  # root in the container, with only RUNNER_CAPS
+RUNNER_CAPS = ["SETUID", "SETGID", "KILL"]  # to run calls as nobody, and to kill their leftovers
+WORKER_UID = 65534  # nobody: who each call's code runs as
 
 
 def cpu_quota(cpus: float, period: int = CPU_PERIOD_US) -> int:
@@ -37,11 +47,25 @@ def cpu_quota(cpus: float, period: int = CPU_PERIOD_US) -> int:
     return max(MIN_QUOTA_US, round(cpus * period))
 
 
+def quota_cores(cpus: float, period: int = CPU_PERIOD_US) -> float:
+    """The cores a container really gets: at least the kernel's smallest quota."""
+    return cpu_quota(cpus, period) / period
+
+
 def container_settings(
     world_id: str, agent_id: str, limits: SandboxLimits, *, period: int = CPU_PERIOD_US
 ) -> dict[str, Any]:
     """Keyword arguments for `containers.create`: SPEC §8's limits, nothing more."""
-    config = {"container": True, "network": limits.network, "sole_uid": True}
+    config = {
+        "cgroup": True,  # the container's cgroup is its own: OOM and pids counters are ours
+        "network_isolated": not limits.network,
+        "worker_uid": WORKER_UID,
+        "worker_gid": WORKER_UID,
+        "memory_bytes": limits.memory_bytes,
+        "address_space_bytes": address_space_bytes(limits),
+        "fsize": limits.tmpfs_bytes,
+        "nofile": NOFILE,
+    }
     return {
         "command": ["python3", "-I", "-u", "-c", runner_source(), json.dumps(config)],
         "labels": {WORLD_LABEL: world_id, AGENT_LABEL: agent_id, "ecology.backend": "docker"},
@@ -50,7 +74,7 @@ def container_settings(
         # open() removes it (cleanup_orphans).
         "stdin_open": True,
         "tty": False,
-        "user": SANDBOX_USER,
+        "user": RUNNER_USER,
         "working_dir": "/tmp",
         "network_mode": "bridge" if limits.network else "none",
         "read_only": True,
@@ -62,6 +86,10 @@ def container_settings(
         "cpu_quota": cpu_quota(limits.cpus, period),
         "security_opt": ["no-new-privileges"],
         "cap_drop": ["ALL"],
+        "cap_add": RUNNER_CAPS,
+        # A bare, explicit environment: nothing of the host's (API keys!) gets in.
+        "environment": {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+                        "HOME": "/tmp", "MALLOC_ARENA_MAX": "2"},
         # Replies travel over the attach stream; logging them too would only fill a disk.
         "log_config": {"type": "none", "config": {}},
     }
@@ -125,6 +153,7 @@ class DockerSandbox(BaseSandbox[Handle]):
         self.cpu_period = cpu_period
         self.max_parallel = max_parallel
         self.orphans_removed = 0
+        self._cgroups: dict[str, CgroupFiles | None] = {}  # container id -> where its counters are
         self._limiter: anyio.CapacityLimiter | None = None
         self._owns_client = client is None if owns_client is None else owns_client
 
@@ -217,7 +246,14 @@ class DockerSandbox(BaseSandbox[Handle]):
         except BaseException:
             await self._dispose(handle)
             raise
+        # Found once per container: a remote host's are not visible here (QuotaMeter then).
+        self._cgroups[container.id] = CgroupFiles.find(container.id)
         return handle
+
+    def _meter(self, slot: Slot[Handle], handle: Handle) -> Meter:
+        fallback = QuotaMeter(quota_cores(slot.limits.cpus, self.cpu_period))
+        files = self._cgroups.get(str(handle.ident))
+        return CgroupMeter(files, fallback) if files is not None else fallback
 
     async def _remove(self, container: Any) -> None:
         import docker.errors
@@ -235,6 +271,7 @@ class DockerSandbox(BaseSandbox[Handle]):
             await self._thread(remove)
 
     async def _dispose(self, handle: Handle) -> None:
+        self._cgroups.pop(str(handle.ident), None)
         with anyio.CancelScope(shield=True):
             await handle.channel.aclose()
             await self._remove(handle.backend_data)

@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 
 from containers.base import StatTarget
-from containers.subprocess_backend import process_tree
+from containers.meter import read_tree
 from engine.sandbox import Reporter, SandboxStats
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNLIMITED = 1 << 60  # v1 reports "no limit" as a huge number
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +91,37 @@ class CgroupFiles:
             return None
         return cls(1, dirs["cpuacct"], dirs["memory"], dirs["pids"])
 
+    # -- what the meter of one call reads (containers/meter.py) ------------------------------
+
+    def cpu_ns(self) -> int:
+        """CPU time of every process the container ever ran, in ns."""
+        if self.version == 2:
+            return _read_keyed(self.cpu / "cpu.stat", "usage_usec").get("usage_usec", 0) * 1000
+        return _read_int(self.cpu / "cpuacct.usage")
+
+    def current_bytes(self) -> int:
+        name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
+        try:
+            return _read_int(self.memory / name)
+        except (OSError, ValueError):
+            return 0
+
+    def reset_peak(self) -> bool:
+        """Start the memory peak afresh (v1: needs write access, as root on the host)."""
+        if self.version == 2:
+            return False  # memory.peak resets per open file only: current usage is shown
+        try:
+            (self.memory / "memory.max_usage_in_bytes").write_text("0")
+            return True
+        except OSError:
+            return False
+
+    def peak_bytes(self) -> int:
+        try:
+            return _read_int(self.memory / "memory.max_usage_in_bytes")
+        except (OSError, ValueError):
+            return self.current_bytes()
+
     def read(self) -> Reading:
         if self.version == 2:
             cpu_ns = _read_keyed(self.cpu / "cpu.stat", "usage_usec").get("usage_usec", 0) * 1000
@@ -120,24 +150,14 @@ class CgroupFiles:
 
 def read_process_tree(pid: int) -> Reading | None:
     """A runner process and everything it forked, from /proc."""
-    cpu_ticks = rss_pages = count = 0
-    for member in process_tree(pid):
-        try:
-            with open(f"/proc/{member}/stat") as f:
-                rest = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            if member == pid:
-                return None
-            continue
-        # utime stime cutime cstime (fields 14-17) and rss (field 24), counted from state = 3.
-        cpu_ticks += sum(int(x) for x in rest[11:15])
-        rss_pages += int(rest[21])
-        count += 1
+    tree = read_tree(pid)
+    if tree is None:
+        return None
     return Reading(
-        cpu_ns=cpu_ticks * 1_000_000_000 // CLOCK_TICKS,
-        memory_bytes=rss_pages * PAGE_SIZE,
+        cpu_ns=tree.cpu_ticks * 1_000_000_000 // CLOCK_TICKS,
+        memory_bytes=tree.rss_bytes,
         memory_limit_bytes=0,
-        pids=count,
+        pids=tree.processes,
         source="proc",
     )
 

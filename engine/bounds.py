@@ -18,6 +18,7 @@ from functools import lru_cache
 from fractions import Fraction
 from typing import Any, Callable, Literal
 
+from .clock import MAX_SPEED  # world seconds per real second: the clock's bound
 from .errors import Refusal
 
 MAX_SCRIP = 2**53 - 1  # the largest whole number every JSON reader holds exactly
@@ -27,7 +28,6 @@ MAX_SECONDS = 10**9  # about 32 years: due times, sleeps, timeouts
 MAX_THINK_DELAY = 86_400  # a day per thought
 MAX_RATE_PER_DAY = 10**6  # the most a world file may allow as simple interest per day
 MAX_MINT_RATIO = 10**6
-MIN_SPEED, MAX_SPEED = Fraction(1, 1000), 10**6  # world seconds per real second
 
 # Names for the bounds people read in refusals and help.
 _NAMED = {MAX_SCRIP: "2^53-1", 10**6: "10^6", 10**9: "10^9", 10**12: "10^12", 10**15: "10^15"}
@@ -206,5 +206,5 @@ COMPUTE = real(0, MAX_COMPUTE, "compute units", low_open=True)
 CAPACITY = real(0, MAX_COMPUTE, "compute units")
 SECONDS = real(0, MAX_SECONDS, "seconds")
 THINK_DELAY = real(0, MAX_THINK_DELAY, "seconds")
-SPEED = real(MIN_SPEED, MAX_SPEED, "world seconds per real second", high_open=True)
+SPEED = real(0, MAX_SPEED, "world seconds per real second", low_open=True)  # the clock's own
 DUE_IN = exact(0, MAX_SECONDS, "seconds", low_open=True)

@@ -71,6 +71,12 @@ def exact_decimal(value: Any) -> Any:
     return value
 
 
+# Bounds the command line shares with world files (RunOptions below): one place, one message.
+# The speed's is the clock's own (engine.bounds.SPEED); the rest are engine.bounds'.
+MAX_AGENTS = 1_000_000
+MAX_COMMIT_INTERVAL = 60.0  # seconds between journal commits
+
+
 class Strict(BaseModel):
     # strict: a world file that says `count = true` or `rate = "1.5"` is wrong, not coerced
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -194,7 +200,7 @@ class SandboxConfig(Strict):
 
 class AgentGroup(Strict):
     brain: str
-    count: int = Field(1, ge=0, le=1_000_000)
+    count: int = Field(1, ge=0, le=MAX_AGENTS)
     scrip: int = bounded(b.PRICE, 0)
     rate: float = bounded(b.RATE_OR_ZERO, 1.0)
     capacity: float | None = bounded(b.CAPACITY, None)
@@ -278,6 +284,14 @@ class WorldConfig(Strict):
         return parse_world(data, source="--agents")
 
 
+def _message(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    if err["type"] == "finite_number":  # pydantic's "should be a finite number"
+        return "must be a finite number"
+    return err["msg"].removeprefix("Value error, ")
+
+
 def _describe(e: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in e.errors():
@@ -286,9 +300,30 @@ def _describe(e: ValidationError, prefix: str = "") -> str:
             loc = f"{prefix}.{loc}"
         elif prefix:
             loc = prefix
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        msg = _message(err)
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
+
+
+class RunOptions(Strict):
+    """The command line's numbers, under the bounds world files use (`clock.speed`, an
+    agent group's `count`) and the journal's, so an option is refused as a file would be."""
+
+    speed: float | None = bounded(b.SPEED, None)
+    agents: int | None = Field(None, ge=1, le=MAX_AGENTS)
+    duration: float | None = bounded(b.real(0, b.MAX_SECONDS, low_open=True), None, description="world seconds")
+    commit_interval: float = Field(0.1, gt=0, le=MAX_COMMIT_INTERVAL, allow_inf_nan=False)
+    journal_retry: float = Field(5.0, gt=0, le=3600, allow_inf_nan=False,
+                                 description="real seconds a headless run retries a failing journal")
+
+
+def check_run_options(values: dict[str, Any]) -> RunOptions:
+    """Options checked by RunOptions; the error names each option (`--speed: ...`)."""
+    try:
+        return RunOptions.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as e:
+        raise ConfigError("; ".join(f"--{str(err['loc'][0]).replace('_', '-')}: {_message(err)}"
+                                    for err in e.errors())) from None
 
 
 def parse_world(data: dict[str, Any], source: str = "<world>") -> WorldConfig:

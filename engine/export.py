@@ -1,6 +1,9 @@
 """Exporting a journal for analysis (pandas or similar): events and metrics windows as
 JSON lines or CSV. Windows come from the journalled `window_closed` events, so every window
-of the run is there, however few the world keeps in memory."""
+of the run is there, however few the world keeps in memory.
+
+The journal is only read (opened read-only, without the writer's lock), so a world being
+recorded can be exported while it runs; the output paths are checked before it is read."""
 
 from __future__ import annotations
 
@@ -9,16 +12,17 @@ import json
 from pathlib import Path
 
 from .journal import iter_events, read_state
+from .paths import check_output
 
 
 def export_journal(path: str | Path, fmt: str = "jsonl", out: str | None = None) -> list[Path]:
     """Write PREFIX.events.{jsonl,csv} and PREFIX.windows.{jsonl,csv}; return their paths."""
-    read_state(path)  # refuses what is not a journal
+    read_state(path)  # refuses what is not a journal, untouched
     prefix = Path(out) if out else Path(path).with_suffix("")
     windows: list[dict] = []
     written = []
-    events_path = prefix.with_name(prefix.name + f".events.{fmt}")
-    windows_path = prefix.with_name(prefix.name + f".windows.{fmt}")
+    events_path = check_output(prefix.with_name(prefix.name + f".events.{fmt}"), "export")
+    windows_path = check_output(prefix.with_name(prefix.name + f".windows.{fmt}"), "export")
     if fmt == "jsonl":
         with events_path.open("w", encoding="utf-8") as f:
             for ev in iter_events(path):

@@ -8,7 +8,11 @@ consistent state: the world as of its last commit. Commits happen every
 (the UI does, before it confirms an operator's action).
 
 A commit that fails (a full disk, a read-only file) pauses the world with a clear
-message instead of going on unrecorded; commits are retried, and the operator resumes.
+message instead of going on unrecorded; commits are retried, and the operator resumes (a
+headless run resumes by itself when a retry works, and ends when none has for a while).
+
+One process writes a journal at a time, and only a file that is a journal is ever written:
+`journal_file` checks a file read-only and holds the writer's lock.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import pickle
 import sqlite3
 import time
@@ -28,8 +33,26 @@ import anyio
 from dataclasses import fields
 from operator import attrgetter
 
+from .config import MAX_COMMIT_INTERVAL
 from .events import Event, WorldControl
+from .llm_record import LLM_CALLS_TABLE
+from .journal_file import (
+    FORMAT,
+    SCHEMA_VERSION,
+    Commit,
+    JournalError,
+    JournalLocked,
+    JournalUnwritable,
+    WriterLock,
+    check_writable,
+    inspect,
+    readonly_uri,
+    sidecar,
+)
 from .persist import BALANCE_COLUMNS, TABLES, StateCapture
+
+__all__ = ["Journal", "JournalError", "JournalLocked", "JournalUnwritable", "read_state", "iter_events",
+           "resume_world"]
 
 if TYPE_CHECKING:
     from .world import World
@@ -43,11 +66,8 @@ CREATE TABLE IF NOT EXISTS event_kinds (kind TEXT PRIMARY KEY, fields TEXT NOT N
 CREATE TABLE IF NOT EXISTS commits (n INTEGER PRIMARY KEY, wall REAL NOT NULL, t REAL NOT NULL, events INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS balances (key TEXT PRIMARY KEY, scrip INTEGER, rate_micro INTEGER, sliced_micro INTEGER,
     capacity REAL, balance REAL, last_update REAL, disk_quota INTEGER, disk_used INTEGER);
-""" + "".join(f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, data TEXT NOT NULL);\n" for t in TABLES)
-
-
-class JournalError(RuntimeError):
-    pass
+""" + "".join(f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, data TEXT NOT NULL);\n" for t in TABLES) + (
+    LLM_CALLS_TABLE + ";\n")  # LLM requests and answers, for --llm-replay (engine/llm_record.py)
 
 
 # Observations, not changes of state: a sandbox's stats every second are not journalled.
@@ -99,18 +119,82 @@ def _layout(cls: type) -> tuple[tuple[str, ...], Any]:
     return _LAYOUT[cls]
 
 
+def _create(path: Path) -> WriterLock:
+    """The writer's lock on a new journal, and its file, made empty and only if absent."""
+    if path.exists() or path.is_symlink():
+        raise JournalError(f"{path} exists: resume it with --resume, or choose a new file")
+    check_writable(path)
+    had_sidecar = sidecar(path).exists()
+    try:
+        lock = WriterLock.acquire(path)
+    except JournalUnwritable:
+        if not had_sidecar:  # made just now, on a disk that then refused its first bytes
+            sidecar(path).unlink(missing_ok=True)
+        raise
+    try:
+        # Readable by its owner only (SQLite gives its -wal and -shm files the same mode): it
+        # holds the whole world, agents' code included.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process made it between the check and the lock
+        lock.release()
+        raise JournalError(f"{path} exists: resume it with --resume, or choose a new file") from None
+    except OSError as e:
+        lock.release()
+        if not had_sidecar:
+            sidecar(path).unlink(missing_ok=True)
+        raise JournalUnwritable(f"cannot create the journal {path}: {e.strerror}") from None
+    return lock
+
+
+def _remove_new(path: Path) -> None:
+    """Undo a new journal that could not be started (a full disk): nothing half-made stays."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), sidecar(path)):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
 class Journal:
-    def __init__(self, world: World, path: str | Path, commit_interval: float = 0.1, fresh: bool = True) -> None:
-        if not 0 < commit_interval <= 60:
-            raise JournalError(f"commit interval must be in (0, 60] seconds, got {commit_interval!r}")
+    def __init__(self, world: World, path: str | Path, commit_interval: float = 0.1, fresh: bool = True,
+                 lock: WriterLock | None = None) -> None:
+        """The journal writer: a new file (`fresh`), or an existing journal continued. The
+        writer's lock is taken first (or handed over by `resume_world`), before any write."""
+        if not (isinstance(commit_interval, (int, float)) and 0 < commit_interval <= MAX_COMMIT_INTERVAL):
+            raise JournalError(f"commit interval must be in (0, {MAX_COMMIT_INTERVAL:g}] seconds, got {commit_interval!r}")
         self.world = world
         self.path = Path(path)
         self.commit_interval = commit_interval
+        if lock is None:
+            if fresh:
+                lock = _create(self.path)
+            else:
+                inspect(self.path)  # a journal, or refused untouched
+                check_writable(self.path)
+                lock = WriterLock.acquire(self.path)
+        self._lock = lock
+        self.db: sqlite3.Connection | None = None
         try:
+            # Created readable by its owner only (SQLite gives its -wal and -shm files the
+            # same mode): it holds the whole world, agents' code included.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self.db = connect(self.path)
             self.db.executescript(SCHEMA)
-        except sqlite3.Error as e:
-            raise JournalError(f"cannot open the journal {self.path}: {e}") from None
+            if fresh:
+                self._write_meta()
+            created = str(self.db.execute("SELECT value FROM meta WHERE key = 'created'").fetchone()[0])
+            row = self.db.execute("SELECT n, t FROM commits ORDER BY n DESC LIMIT 1").fetchone()
+        except (sqlite3.Error, OSError, TypeError) as e:
+            if self.db is not None:
+                self.db.close()
+            lock.release()
+            if fresh:
+                _remove_new(self.path)
+            raise JournalUnwritable(f"cannot write the journal {self.path}: {e}") from None
+        lock.bind(created)
+        self.last_commit: Commit | None = None if row is None else Commit(int(row[0]), float(row[1]))
+        # Commits the file lost since its last writer marked them (a deleted -wal).
+        self.lost = None if fresh else lock.lost_since(self.last_commit, created)
         # Events since the last commit, in columns (see _record).
         self._seq: list[int] = []
         self._t: list[float] = []
@@ -118,6 +202,7 @@ class Journal:
         self._values: list[Any] = []
         self._kinds_written: set[str] = set(r[0] for r in self.db.execute("SELECT kind FROM event_kinds"))
         self._capture = StateCapture(world)
+        self._llm_calls: list[tuple] = []  # recorded LLM calls since the last commit
         self._due = math.inf  # when the next commit falls due (monotonic)
         self._last_commit = 0.0
         self._overruns: deque[float] = deque(maxlen=30)  # due -> on disk, of recent commits
@@ -125,9 +210,10 @@ class Journal:
         self.commits = 0
         self.events_written = 0
         self.failed: str | None = None  # why the last commit failed, while it does
+        self.failing_since: float | None = None  # monotonic, while commits fail
+        self.paused_world = False  # this journal paused the world (not an operator)
+        self.resume_on_recovery = False  # headless: no operator to resume, so the journal does
         self.last_commit_wall: float | None = None
-        if fresh:
-            self._write_meta()
         world.bus.add_hook(self._record)
 
     def _record(self, ev: Event) -> None:
@@ -145,10 +231,14 @@ class Journal:
         self._kind.append(kind)
         self._values.extend(layout[1](ev))
 
+    def record_llm_call(self, row: tuple) -> None:
+        """An LLM request and its answer (`llm_record.row_for`), written with the next commit."""
+        self._llm_calls.append(row)
+
     def _write_meta(self) -> None:
         world = self.world
         meta = {
-            "format": "agent-ecology-journal/1",
+            "format": f"{FORMAT}/{SCHEMA_VERSION}",
             "config": world.config.model_dump_json(),
             "clock": world.clock.kind,
             "created": time.time(),
@@ -220,12 +310,15 @@ class Journal:
             # Written on the loop, not in a thread: the sqlite3 module gives up the GIL
             # around every row, and a thread taking it back from a busy loop waits a
             # switch interval each time, so 1,000 rows took seconds. Here, a few ms.
-            self._write(batch, kinds, changes, t)
+            n = self._write(batch, kinds, changes, t)
         except (sqlite3.Error, OSError) as e:
             self._failed(f"{type(e).__name__}: {e}", events, changes)
             return False
+        self.last_commit = Commit(n, t)
+        self._lock.mark(self.last_commit)
         if self.failed is not None:
-            self.failed = None
+            self._recovered()
+        self._llm_calls.clear()  # on disk now (kept for the next try when a commit fails)
         self.commits += 1
         self.events_written += len(events[0])
         self.last_commit_wall = time.monotonic()
@@ -247,7 +340,7 @@ class Journal:
         data = pickle.dumps(cols, protocol=5)
         return (seqs[0], seqs[-1], len(seqs), data), new_kinds
 
-    def _write(self, batch: tuple | None, kinds: list[tuple[str, str]], changes: dict[str, dict[str, str | None]], t: float) -> None:
+    def _write(self, batch: tuple | None, kinds: list[tuple[str, str]], changes: dict[str, dict[str, str | None]], t: float) -> int:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -266,13 +359,18 @@ class Journal:
                     db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", upserts)
                 if deletes:
                     db.executemany(f"DELETE FROM {table} WHERE key = ?", deletes)
-            db.execute("INSERT INTO commits (wall, t, events) VALUES (?, ?, ?)",
-                       (time.time(), t, 0 if batch is None else batch[2]))
+            if self._llm_calls:
+                db.executemany("INSERT INTO llm_calls (key, agent, t, model, params, answer, finish, prompt_tokens, "
+                               "completion_tokens, cached_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               self._llm_calls)
+            n = db.execute("INSERT INTO commits (wall, t, events) VALUES (?, ?, ?)",
+                           (time.time(), t, 0 if batch is None else batch[2])).lastrowid
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
                 db.execute("ROLLBACK")
             raise
+        return n
 
     def _failed(self, why: str, events: tuple[list, list, list, list], changes: dict) -> None:
         """Keep what was not written for the next try, and pause the world once."""
@@ -284,34 +382,61 @@ class Journal:
         self.failed = why
         world = self.world
         if first:
+            self.failing_since = self._monotonic()
             if not world.paused:
                 world.set_paused(True)
+                self.paused_world = True
             world.bus.publish(WorldControl(world.clock.now(), "paused", f"journal failed ({why}); nothing is lost "
                                            f"up to the last commit; resume when {self.path} is writable again"))
 
+    def _recovered(self) -> None:
+        self.failed = None
+        self.failing_since = None
+        world = self.world
+        if self.paused_world and self.resume_on_recovery and world.paused:
+            world.set_paused(False)
+            world.bus.publish(WorldControl(world.clock.now(), "resumed", f"the journal {self.path} is written again"))
+        self.paused_world = False
+
+    def lost_warning(self) -> str | None:
+        """What a resume lost because the file had lost commits (a deleted -wal), in words."""
+        if self.lost is None:
+            return None
+        commits, seconds = self.lost
+        at = 0.0 if self.last_commit is None else self.last_commit.t
+        return (f"{self.path} lost its last {commits:,} commits (its -wal file was deleted or cut short): "
+                f"{seconds:,.1f} world seconds lost; resuming at t={at:,.1f}s, where it had reached "
+                f"t={at + seconds:,.1f}s")
+
     def close(self) -> None:
+        """Close the file and give up the writer's lock (after the last connection)."""
         try:
             self.db.close()
         except sqlite3.Error:
             pass
+        self._lock.release()
 
 
 # -- reading a journal -----------------------------------------------------------------------------
+def _reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a file `inspect` has found to be a journal. Readers take
+    no lock: a journal being written can be read (exported) at the same time."""
+    return sqlite3.connect(readonly_uri(path), uri=True, check_same_thread=False)
+
+
 def read_state(path: str | Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """(meta, tables) of a journal file, as of its last commit."""
+    """(meta, tables) of a journal file, as of its last commit. Writes nothing to it."""
     path = Path(path)
-    if not path.exists():
-        raise JournalError(f"{path}: no such journal")
+    meta = inspect(path).meta
     try:
-        db = connect(path)
-        meta = dict(db.execute("SELECT key, value FROM meta"))
-        tables = {t: dict(db.execute(f"SELECT key, data FROM {t}")) for t in TABLES}
-        tables["balances"] = {r[0]: r[1:] for r in db.execute(f"SELECT key, {', '.join(BALANCE_COLUMNS)} FROM balances")}
-        db.close()
-    except sqlite3.DatabaseError as e:
+        db = _reader(path)
+        try:
+            tables = {t: dict(db.execute(f"SELECT key, data FROM {t}")) for t in TABLES}
+            tables["balances"] = {r[0]: r[1:] for r in db.execute(f"SELECT key, {', '.join(BALANCE_COLUMNS)} FROM balances")}
+        finally:
+            db.close()
+    except sqlite3.Error as e:
         raise JournalError(f"{path}: not a readable journal: {e}") from None
-    if meta.get("format") != "agent-ecology-journal/1":
-        raise JournalError(f"{path}: not an Agent Ecology journal")
     if not tables["world"]:
         raise JournalError(f"{path}: the journal has no committed state yet")
     return meta, tables
@@ -319,7 +444,9 @@ def read_state(path: str | Path) -> tuple[dict[str, str], dict[str, dict[str, st
 
 def iter_events(path: str | Path):
     """Every journalled event as a dict {seq, t, kind, fields...}, in order."""
-    db = connect(path)
+    path = Path(path)
+    inspect(path)
+    db = _reader(path)
     try:
         names = {k: json.loads(f) for k, f in db.execute("SELECT kind, fields FROM event_kinds")}
         for (data,) in db.execute("SELECT data FROM event_batches ORDER BY first_seq"):
@@ -347,17 +474,30 @@ def resume_world(path: str | Path, *, virtual: bool | None = None, sandbox_facto
     from .persist import restore
     from .world import World
 
-    meta, tables = read_state(path)
+    path = Path(path)
+    inspect(path)  # a journal, or refused before anything is locked or written
+    check_writable(path)
+    lock = WriterLock.acquire(path)  # refused at once while another process writes it
     try:
-        config = WorldConfig.model_validate_json(meta["config"])
-    except (ValidationError, KeyError) as e:
-        raise JournalError(f"{path}: its world config no longer loads: {e}") from None
-    now = json.loads(tables["world"]["clock"])["now"]
-    ck = config.clock
-    virtual = ck.virtual if virtual is None else virtual
-    clock = VirtualClock(ck.epoch, start=now) if virtual else RealClock(ck.speed, ck.epoch, start=now)
-    world = World(config.model_copy(update={"agents": []}), clock=clock, sandbox_factory=sandbox_factory)
-    world.config = config
-    restore(world, tables)
-    world.attach_journal(path, commit_interval, fresh=False)
+        # Read under the lock: the state resumed is the state the file holds, with no
+        # writer between the read and this process's first commit.
+        meta, tables = read_state(path)
+        try:
+            config = WorldConfig.model_validate_json(meta["config"])
+        except (ValidationError, KeyError) as e:
+            raise JournalError(f"{path}: its world config no longer loads: {e}") from None
+        now = json.loads(tables["world"]["clock"])["now"]
+        ck = config.clock
+        virtual = ck.virtual if virtual is None else virtual
+        clock = VirtualClock(ck.epoch, start=now) if virtual else RealClock(ck.speed, ck.epoch, start=now)
+        world = World(config.model_copy(update={"agents": []}), clock=clock, sandbox_factory=sandbox_factory)
+        world.config = config
+        restore(world, tables)
+        journal = world.journal = Journal(world, path, commit_interval, fresh=False, lock=lock)
+    except BaseException:
+        lock.release()
+        raise
+    warning = journal.lost_warning()
+    if warning:  # in the journal's history and the events panel, and printed by the CLI
+        world.bus.publish(WorldControl(world.clock.now(), "journal", warning))
     return world

@@ -1,16 +1,18 @@
 """The engine's view of a sandbox: where agent-written code runs.
 
 The engine knows sandboxes only through this protocol; `containers/` implements it
-(Docker and subprocess backends). Nothing here imports docker.
+(Docker, bubblewrap and subprocess backends). Nothing here imports docker.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
-# Why a call failed, when it did. "error" is an exception raised by the agent's code.
-FailureKind = Literal["timeout", "oom", "pids", "error", "sandbox", "invalid"]
+# Why a call failed, when it did. "error" is an exception raised by the agent's code;
+# "protocol" a reply from the sandbox that broke the protocol (it is replaced).
+FailureKind = Literal["timeout", "oom", "pids", "error", "sandbox", "invalid", "protocol"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +34,20 @@ class RunResult:
     value: Any = None  # JSON-compatible return value of run(...) when ok
     failure: FailureKind | None = None
     error: str | None = None  # a human-readable reason when not ok
+    # Measured by the host, never reported from inside the sandbox.
     cpu_seconds: float = 0.0  # CPU time the call really used (charged to compute)
     peak_memory_bytes: int = 0
     wall_seconds: float = 0.0
     replaced: bool = False  # the sandbox was replaced after this call (OOM, pids, timeout)
+
+
+def billable_cpu_seconds(result: RunResult) -> float:
+    """The CPU seconds to charge for a call: the sandbox's host-side figure, never negative,
+    never NaN or infinite (a figure that is not a finite number >= 0 is charged as 0)."""
+    cpu = result.cpu_seconds
+    if type(cpu) not in (int, float) or not math.isfinite(cpu) or cpu < 0:
+        return 0.0
+    return float(cpu)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +55,7 @@ class SandboxStats:
     """One reading of one agent's sandbox, published as a coalescing event."""
 
     agent_id: str
-    backend: str  # "docker" | "subprocess"
+    backend: str  # "docker" | "bwrap" | "subprocess"
     status: str  # "running" | "starting" | "stopped" | "replacing" | "gone"
     cpu_percent: float = 0.0
     memory_bytes: int = 0
@@ -78,7 +90,7 @@ class Sandbox(Protocol):
     means the sandbox itself is broken.
     """
 
-    name: str  # "docker" or "subprocess": shown in the UI
+    name: str  # "docker", "bwrap" or "subprocess": shown in the UI
 
     async def start(self, agent_id: str, limits: SandboxLimits) -> None: ...
 

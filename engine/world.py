@@ -28,7 +28,7 @@ from .events import (
     SandboxStatsEvent,
     ScripTransferred,
 )
-from .sandbox import SandboxIncident, SandboxLimits, SandboxStats
+from .sandbox import SandboxIncident, SandboxLimits, SandboxStats, billable_cpu_seconds
 from .genesis.contracts import ContractsArtifact
 from .genesis.ledger import LedgerArtifact
 from .genesis.market import MarketArtifact
@@ -60,7 +60,10 @@ class World:
         clock: Clock | None = None,
         sandbox: Any = None,
         sandbox_factory: Callable[[World], Awaitable[tuple[Any, str]]] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
+        """`progress(built, total)`, when given, hears how many agents are built, every
+        few thousand: a world of a million takes a while, and the CLI says how far it is."""
         self.config = config
         self.seed = config.seed
         if clock is None:
@@ -111,8 +114,12 @@ class World:
             self.oracle, self.market, self.contracts,
         ):
             self.add_service(service)
+        total, built = config.agent_count, 0
         for group in config.agents:
             for _ in range(group.count):
+                if progress is not None and built % 5000 == 0:
+                    progress(built, total)
+                built += 1
                 self._create_agent(
                     parent=SYSTEM,
                     brain=group.brain,
@@ -295,7 +302,7 @@ class World:
             if self.journal is not None:
                 with anyio.CancelScope(shield=True):
                     await self.journal.flush()
-            if opened:
+            if opened and self.sandbox is not None:
                 with anyio.CancelScope(shield=True):
                     await self.sandbox.close()
 
@@ -463,12 +470,14 @@ class World:
         if price:  # the call happened (whatever its outcome): the owner is paid
             self.ledger.release("sandbox", price, owner if self.ledger.has(owner) else principal)
             self.bus.publish(ScripTransferred(self.clock.now(), principal, owner, price))
-        # Real constraints: the CPU the call used is charged, and may put the caller in debt.
-        cost = outcome.cpu_seconds * self.config.compute.compute_per_cpu
+        # Real constraints: the CPU the call used, as the host measured it (a finite figure
+        # >= 0, never one from inside the sandbox), is charged and may put the caller in debt.
+        cpu_seconds = billable_cpu_seconds(outcome)
+        cost = cpu_seconds * self.config.compute.compute_per_cpu
         if principal in self.ledger.buckets and principal != OPERATOR:
             self.ledger.buckets[principal].spend(cost, self.clock.now())
         self.count("code_run")
-        value = {"value": outcome.value, "cpu_seconds": outcome.cpu_seconds, "compute": cost,
+        value = {"value": outcome.value, "cpu_seconds": cpu_seconds, "compute": cost,
                  "peak_memory_bytes": outcome.peak_memory_bytes, "paid": price}
         if outcome.ok:
             return Result(True, value)

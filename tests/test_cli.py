@@ -95,3 +95,36 @@ def test_duration_without_headless_is_an_error(capsys):
     with pytest.raises(SystemExit) as e:
         main(["run", "--duration", "5"])
     assert e.value.code == 2 and "--headless" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--speed", "nan"], "--speed: must be a finite number"),
+    (["--speed", "inf"], "--speed: must be a finite number"),
+    (["--speed", "1e300"], "--speed: Input should be less than or equal to 1000000"),
+    (["--speed", "0"], "--speed: Input should be greater than 0"),
+    (["--agents", "1000001"], "--agents: Input should be less than or equal to 1000000"),
+    (["--agents", "0"], "--agents: Input should be greater than or equal to 1"),
+    (["--duration", "nan"], "--duration: must be a finite number"),
+    (["--duration", "-1"], "--duration: Input should be greater than 0"),
+    (["--commit-interval", "61"], "--commit-interval: Input should be less than or equal to 60"),
+    (["--journal-retry", "0"], "--journal-retry: Input should be greater than 0"),
+])
+def test_options_are_held_to_the_world_files_bounds(argv, message, capsys):
+    assert main(["run", "--headless", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_world_file_and_the_command_line_say_the_same(tmp_path, capsys):
+    world = tmp_path / "w.toml"
+    world.write_text('[clock]\nspeed = nan\n[[agents]]\nbrain = "boltzmann"\n', encoding="utf-8")
+    assert main(["run", "--headless", "--world", str(world)]) == 2
+    assert f"{world}: clock.speed: must be a finite number" in capsys.readouterr().err
+    world.write_text('[clock]\nspeed = 2e6\n[[agents]]\nbrain = "boltzmann"\n', encoding="utf-8")
+    assert main(["run", "--headless", "--world", str(world)]) == 2
+    assert "clock.speed: Input should be less than or equal to 1000000" in capsys.readouterr().err
+
+
+def test_a_report_naming_a_directory_is_refused_before_the_run(tmp_path, capsys):
+    # Real time, ten minutes: it returns at once only because nothing ran.
+    assert main(["run", "--headless", "--duration", "600", "--report", str(tmp_path)]) == 2
+    assert f"--report {tmp_path} is a directory" in capsys.readouterr().err

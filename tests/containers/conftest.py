@@ -1,7 +1,10 @@
-"""Fixtures for the containers tests: a real Docker daemon when one answers, both backends."""
+"""Fixtures for the containers tests: a real Docker daemon when one answers, real bubblewrap
+when installed (CI installs it and sets ECOLOGY_REQUIRE_BWRAP=1, so there it must work), and
+the subprocess backend."""
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -20,13 +23,37 @@ for _name in ("containers", "engine"):
     if getattr(sys.modules.get(_name), "__file__", "") is None:
         del sys.modules[_name]  # a namespace stand-in imported before this ran
 
+from containers.bwrap_backend import BwrapSandbox, bwrap_python, find_bwrap, probe  # noqa: E402
 from containers.choose import probe_daemon_blocking  # noqa: E402
 from containers.docker_backend import DockerSandbox, remove_world_containers  # noqa: E402
 from containers.images import AGENT_IMAGE, build_agent_image, image_state  # noqa: E402
 from containers.subprocess_backend import SubprocessSandbox  # noqa: E402
 from engine.sandbox import SandboxIncident, SandboxStats  # noqa: E402
 
-BACKENDS = [pytest.param("docker", marks=pytest.mark.docker, id="docker"), "subprocess"]
+BACKENDS = [
+    pytest.param("docker", marks=pytest.mark.docker, id="docker"),
+    pytest.param("bwrap", marks=pytest.mark.bwrap, id="bwrap"),
+    "subprocess",
+]
+
+
+def bwrap_or_skip() -> str:
+    """The bwrap executable, once it made a real sandbox here; else skip, or fail in CI."""
+    path = find_bwrap()
+    problem = "bubblewrap is not installed" if path is None else probe(
+        path, bwrap_python(), 4242 if os.geteuid() == 0 else None
+    )
+    if problem:
+        if os.environ.get("ECOLOGY_REQUIRE_BWRAP") == "1":
+            pytest.fail(f"ECOLOGY_REQUIRE_BWRAP=1 but {problem}")
+        pytest.skip(f"{problem} (apt install bubblewrap)")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def bwrap_path() -> str:
+    return bwrap_or_skip()
 
 
 @pytest.fixture
@@ -85,6 +112,8 @@ def make_sandbox(request: pytest.FixtureRequest, world_id: str, recorder: Record
         if backend == "docker":
             client = request.getfixturevalue("docker_client")
             sandbox = DockerSandbox(world_id, recorder, client=client, owns_client=False, **kwargs)
+        elif backend == "bwrap":
+            sandbox = BwrapSandbox(recorder, bwrap=request.getfixturevalue("bwrap_path"), **kwargs)
         else:
             sandbox = SubprocessSandbox(recorder, **kwargs)
         made.append(sandbox)

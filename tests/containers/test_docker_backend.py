@@ -46,9 +46,12 @@ async def test_container_is_locked_down(make_sandbox: Any, world_id: str) -> Non
     assert host["NetworkMode"] == "none"
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"]
+    # The runner keeps only what it needs to run calls as nobody and kill their leftovers.
+    assert sorted(host["CapAdd"]) == ["KILL", "SETGID", "SETUID"]
     assert "no-new-privileges" in host["SecurityOpt"]
     assert "size=8388608" in host["Tmpfs"]["/tmp"]
-    assert attrs["Config"]["User"] == "65534:65534"
+    assert attrs["Config"]["User"] == "0:0"
+    assert not any(v.startswith("OPENAI") for v in attrs["Config"]["Env"])
     assert attrs["Config"]["Labels"][WORLD_LABEL] == world_id
     assert attrs["Config"]["Labels"][AGENT_LABEL] == "agent-1"
     assert attrs["Config"]["Image"] == AGENT_IMAGE
@@ -139,8 +142,10 @@ async def test_close_removes_every_container(
 async def test_tmpfs_is_small_and_not_executable(make_sandbox: Any) -> None:
     async with make_sandbox("docker") as sandbox:
         await sandbox.start("a", SandboxLimits(tmpfs_bytes=4 * 2**20))
+        # Files of 3 MiB each (one file may not outgrow the tmpfs either: RLIMIT_FSIZE).
         fill = (
-            "def run():\n    with open('/tmp/big', 'wb') as f:\n        f.write(b'x' * (8 << 20))\n"
+            "def run():\n    for n in range(3):\n"
+            "        with open(f'/tmp/big{n}', 'wb') as f:\n            f.write(b'x' * (3 << 20))\n"
         )
         result = await sandbox.run("a", fill, {}, 10)
         assert result.failure == "error" and "No space left" in (result.error or "")

@@ -36,6 +36,7 @@ async def test_flush_records_events_and_state_and_resume_rebuilds_it(tmp_path):
     assert [e["seq"] for e in events] == list(range(1, world.bus.seq + 1))  # every event, in order
     assert {e["kind"] for e in events} >= {"scrip_transferred", "bid_placed", "oracle_resolved", "loan"}
 
+    world.journal.close()  # one writer per journal: this one lets go before the resume writes
     again = resume_world(tmp_path / "w.db", virtual=True)
     # The resumed world holds exactly what the running one held at its last commit.
     assert again.ledger.scrip == world.ledger.scrip
@@ -55,7 +56,6 @@ async def test_flush_records_events_and_state_and_resume_rebuilds_it(tmp_path):
     for p, b in world.ledger.buckets.items():
         assert again.ledger.buckets[p].peek(now) == pytest.approx(b.peek(now))
     assert again.invariants() == world.invariants()
-    world.journal.close()
     again.journal.close()
 
 
@@ -88,10 +88,10 @@ async def test_a_full_journal_pauses_the_world_and_loses_nothing_committed(tmp_p
         assert await journal.flush() and journal.failed is None
         assert world.invoke("world", "resume").ok
         tg.cancel_scope.cancel()
+    journal.close()
     resumed = resume_world(tmp_path / "w.db", virtual=True)
     assert all(resumed.invariants().values())
     assert resumed.clock.now() >= committed + 30.0
-    journal.close()
     resumed.journal.close()
 
 

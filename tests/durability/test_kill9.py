@@ -104,7 +104,7 @@ def test_sigkill_mid_run_then_resume_is_consistent(tmp_path):
 def test_resume_refuses_what_is_not_a_journal(tmp_path):
     bad = tmp_path / "x.db"
     bad.write_text("not sqlite at all, just text" * 100)
-    with pytest.raises(JournalError, match="not a readable journal|not an Agent Ecology journal"):
+    with pytest.raises(JournalError, match="not a journal|not a readable journal|not an Agent Ecology journal"):
         resume_world(bad)
     with pytest.raises(JournalError, match="no such journal"):
         resume_world(tmp_path / "missing.db")

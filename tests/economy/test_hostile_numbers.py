@@ -136,14 +136,14 @@ def test_random_hostile_calls_never_escape_and_a_refusal_changes_nothing(data, s
             assert full_state(world) == before, (target, method, args, r)
 
 
-@pytest.mark.parametrize("value", [10**400, 1e308, math.inf, math.nan, -1.0, 0, True, "2", None, [], {}, 10**7])
+@pytest.mark.parametrize("value", [10**400, 1e308, math.inf, math.nan, -1.0, 0, -0.0, True, "2", None, [], {}, 10**7])
 def test_set_speed_on_a_real_clock_refuses_what_it_cannot_hold(value):
     world = hostile_world()
     before = full_state(world)
     r = world.invoke("world", "set_speed", speed=value)
-    assert not r.ok and r.arg == "speed" and "[0.001, 10^6)" in r.error, r
+    assert not r.ok and r.arg == "speed" and "(0, 10^6]" in r.error, r
     assert full_state(world) == before and world.clock.speed == 1.0
-    assert world.invoke("world", "set_speed", speed=999_999.5).ok and world.clock.speed == 999_999.5
+    assert world.invoke("world", "set_speed", speed=10**6).ok and world.clock.speed == 1e6
     assert world.invoke("world", "set_speed", speed=0.001).ok and world.clock.speed == 0.001
 
 

@@ -1,16 +1,21 @@
 """The header: one line that answers "what is the world doing right now" — running or
 paused, world clock, speed, countdown to the oracle, sandbox in use, how many agents and
-how many frozen, and what the operator holds. Narrow terminals drop the least important
+how many frozen, what the operator holds, LLM dollars against the budget and the local
+model being served. Narrow terminals drop the least important
 parts first instead of wrapping."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widget import Widget
 
 from ..format import OPERATOR_STYLE, duration, num, world_t
+
+# How a world whose code calls are refused (no safe sandbox here) says so: containers.choose.REFUSED.
+SANDBOX_REFUSED = "no sandbox: agents' code is refused"
 
 if TYPE_CHECKING:
     from engine.world import World
@@ -51,7 +56,8 @@ class WorldHeader(Widget):
         wall = clock.wall_time(now).replace("T", " ").removesuffix("+00:00")
         speed = "virtual" if clock.kind == "virtual" else f"×{clock.speed:g}"
         ledger = world.ledger
-        sandbox = getattr(world.sandbox, "name", None) or "none"
+        sandbox = getattr(world.sandbox, "name", None) or (
+            "refused" if getattr(world, "sandbox_reason", "").startswith(SANDBOX_REFUSED) else "none")
         frozen = len(world.frozen)
         # (priority, text): lower numbers survive narrower terminals.
         parts: list[tuple[int, Text]] = [
@@ -66,6 +72,11 @@ class WorldHeader(Widget):
                               (f"{num(frozen)} frozen", "bold blue" if frozen else "dim"))),
             (7, Text.assemble(" you ", (f"{num(ledger.scrip['operator'])} scrip", OPERATOR_STYLE))),
         ]
+        if ledger.llm_budget > 0 or ledger.llm_spent > 0:  # LLM dollars spent against the budget
+            parts.append((8, Text.assemble(" llm ", (f"${ledger.llm_spent:.4f}", "bold"), f" of ${ledger.llm_budget:g}")))
+        local = sys.modules.get("engine.local_llm")  # a local model server this process started
+        for server in local.running_servers() if local is not None else ():
+            parts.append((9, Text.assemble(" model ", (server.describe(), "bold"))))
         sep = Text(" │", "dim")
         keep = sorted(range(len(parts)), key=lambda i: parts[i][0])
         chosen: set[int] = set()
