@@ -11,9 +11,13 @@ is the backstop for a worker that stopped answering.
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, TimeoutError as FutureTimeout, wait
 from typing import Any, Protocol
 
@@ -49,6 +53,26 @@ def _raised(run: Run, e: BaseException, attempts: int) -> dict[str, Any]:
     return record(run, "error", f"{type(e).__name__}: {e}", 0.0, attempts=attempts)
 
 
+# Ctrl-C reaches the whole process group. The sweep stops its pool and says how to go on;
+# its workers should not each die with a traceback, even one still starting up. An ignored
+# SIGINT survives exec, and Python then leaves it ignored: the workers spawned with the
+# pool get it from the parent, any spawned later (after a death) from the initializer.
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _interrupts_ignored_by_new_workers() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread handles signals; workers still get the initializer
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class PoolBackend:
     """A local pool of worker processes (pebble): a dead worker fails only the run it held,
     and a run past its limit is killed on its own, which concurrent.futures cannot do."""
@@ -60,7 +84,8 @@ class PoolBackend:
 
         # spawn, not fork: the parent runs threads (the progress bar, the pool's own), and a
         # forked child of a threaded parent can inherit a held lock.
-        self.pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPool(max_workers=workers, context=multiprocessing.get_context("spawn"),
+                                initializer=_ignore_interrupts)
         self.workers = workers
         self.job = job
         self.grace = grace
@@ -76,8 +101,9 @@ class PoolBackend:
             # pebble's timeout counts from when a worker takes the run, not from submission
             pending[self.pool.schedule(self.job, args=(run,), timeout=run.time_limit + self.grace)] = run
 
-        for run in runs:
-            submit(run)
+        with _interrupts_ignored_by_new_workers():
+            for run in runs:  # the first submission spawns the workers
+                submit(run)
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in done:
@@ -103,6 +129,17 @@ class PoolBackend:
         self.pool.join()
 
 
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Refuse an address nobody answers at: ray.init() would retry it for good."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BackendError(f"--ray takes auto, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise BackendError(f"cannot reach Ray at {address}: {e}") from None
+
+
 class RayBackend:
     """One Ray task per run, on a local instance (`auto`) or a cluster (`ADDRESS`). Ray's own
     retries are off: this backend retries a run whose worker died, so it can count them."""
@@ -118,6 +155,8 @@ class RayBackend:
         # A caller (a test, a notebook) may have started Ray itself: use it, leave it running.
         self.owns = not ray.is_initialized()
         if self.owns:
+            if address != "auto":
+                check_reachable(address)
             try:
                 # auto: a cluster started here with `ray start`, or else a new local instance
                 ray.init(address=None if address == "auto" else address, include_dashboard=False,

@@ -99,8 +99,6 @@ def run_sweep(
     """Run every run of `sweep` not already finished in `out`; write the tables there."""
     console = console or Console(stderr=True)
     out = Path(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    (out / "sweep.toml").write_text(sweep.text, encoding="utf-8")
     finished: dict[str, dict[str, Any]] = {}
     for run in sweep.runs:
         rec = load_finished(out, run)
@@ -108,30 +106,19 @@ def run_sweep(
             finished[run.key] = rec
     todo = [run for run in sweep.runs if run.key not in finished]
     skipped = len(finished)
-    if skipped:
-        console.print(f"{skipped} of {len(sweep.runs)} runs already finished in {out}: skipping them")
-    if todo:
-        backend = backend or make_backend(workers, ray)
-        where = (f"{backend.workers} local workers" if isinstance(backend, PoolBackend) else backend.name)
-        console.print(f"running {len(todo)} runs on {where}")
-        failures = sum(1 for r in finished.values() if r["sweep"]["status"] != "ok")
-        columns = (TextColumn("[b]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
-                   TextColumn("ETA"), TimeRemainingColumn())
-        try:
-            with Progress(*columns, console=console) as progress:
-                task = progress.add_task(sweep.spec.name, total=len(sweep.runs), completed=skipped, failed=failures)
-                for rec in backend.execute(todo, sweep.spec.retries):
-                    store(out, rec)
-                    finished[rec["sweep"]["key"]] = rec
-                    facts = rec["sweep"]
-                    if facts["status"] != "ok":
-                        failures += 1
-                        progress.console.print(
-                            f"[red]{facts['status']}[/red] {_label(facts)}: {facts['reason']}", highlight=False
-                        )
-                    progress.update(task, advance=1, failed=failures)
-        finally:
+    # The backend first: one that cannot start (Ray unreachable) leaves DIR untouched.
+    if todo and backend is None:
+        backend = make_backend(workers, ray)
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+        (out / "sweep.toml").write_text(sweep.text, encoding="utf-8")
+        if skipped:
+            console.print(f"{skipped} of {len(sweep.runs)} runs already finished in {out}: skipping them")
+        if todo:
+            assert backend is not None
+            _execute(sweep, todo, backend, out, finished, skipped, console)
+    finally:
+        if backend is not None:
             backend.close()
     records = [finished[run.key] for run in sweep.runs]
     tables = write_tables(out, records, sweep.parameter_names)
@@ -143,6 +130,28 @@ def run_sweep(
     console.print(f"{len(records)} runs, {len(records) - len(bad)} ok, {len(bad)} not ok; tables in "
                   f"{out}/runs.csv, windows.csv, summary.csv")
     return result
+
+
+def _execute(sweep: Sweep, todo: list[Run], backend: Backend, out: Path, finished: dict[str, dict[str, Any]],
+             skipped: int, console: Console) -> None:
+    """Run `todo` on the backend with a progress bar, storing each record as it lands."""
+    where = f"{backend.workers} local workers" if isinstance(backend, PoolBackend) else backend.name
+    console.print(f"running {len(todo)} runs on {where}")
+    failures = sum(1 for r in finished.values() if r["sweep"]["status"] != "ok")
+    columns = (TextColumn("[b]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(sweep.spec.name, total=len(sweep.runs), completed=skipped, failed=failures)
+        for rec in backend.execute(todo, sweep.spec.retries):
+            store(out, rec)
+            finished[rec["sweep"]["key"]] = rec
+            facts = rec["sweep"]
+            if facts["status"] != "ok":
+                failures += 1
+                progress.console.print(f"[red]{facts['status']}[/red] {_label(facts)}: {facts['reason']}",
+                                       highlight=False)
+            progress.update(task, advance=1, failed=failures)
 
 
 def _label(facts: dict[str, Any]) -> str:
@@ -169,6 +178,9 @@ def main_sweep(path: str, out: str | None = None, workers: int | None = None, ra
                            retry_failed=retry_failed, console=console)
     except (SweepError, BackendError) as e:
         print(f"ecology: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # DIR cannot be made or written
+        print(f"ecology: error: cannot write the sweep's results: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to go on", file=sys.stderr)

@@ -179,3 +179,22 @@ def test_a_world_file_is_found_beside_the_sweep_file(tmp_path):
         'name = "mine"\n[[agents]]\nbrain = "boltzmann"\ncount = 4\nscrip = 2\n', encoding="utf-8")
     sweep = load_sweep(write(tmp_path, 'duration = 10.0\nseeds = 1\n[base]\nworld = "worlds/w.toml"\n'))
     assert [(r.config.name, r.config.agent_count) for r in sweep.runs] == [("mine", 4)]
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("127.0.0.1:1", "cannot reach Ray at 127.0.0.1:1: [Errno 111] Connection refused"),
+    ("ray://127.0.0.1:1", "cannot reach Ray at ray://127.0.0.1:1"),
+    ("somewhere", "--ray takes auto, HOST:PORT or ray://HOST:PORT, got 'somewhere'"),
+])
+def test_the_command_refuses_a_ray_address_nobody_answers_at(tmp_path, capsys, address, expected):
+    path = write(tmp_path, HEAD)
+    assert main(["sweep", str(path), "--ray", address, "--out", str(tmp_path / "out")]) == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_the_command_exits_2_when_its_directory_cannot_be_made(tmp_path, capsys):
+    path = write(tmp_path, HEAD)
+    (tmp_path / "taken").write_text("a file, not a directory")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "taken"), "--workers", "1"]) == 2
+    assert "ecology: error: cannot write the sweep's results" in capsys.readouterr().err
