@@ -118,15 +118,31 @@ def _pm(mean: float | None, std: float | None) -> str:
     return f"{mean:.4g}" + (f" ± {std:.2g}" if std is not None else "")
 
 
+def short_names(paths: Sequence[str]) -> dict[str, str]:
+    """Each dotted path's shortest tail that no other path shares: oracle.slots -> slots."""
+    out = {}
+    for path in paths:
+        parts = path.split(".")
+        for n in range(1, len(parts) + 1):
+            tail = ".".join(parts[-n:])
+            if not any(other != path and (other == tail or other.endswith("." + tail)) for other in paths):
+                break
+        out[path] = tail
+    return out
+
+
 def summary_table(summary: Sequence[dict[str, Any]], parameters: Sequence[str], metrics: Sequence[str],
                   title: str) -> Table:
-    """Each metric's mean ± std per parameter cell (over the cell's ok runs)."""
-    table = Table(title=title, title_justify="left")
+    """Each metric's mean ± std per parameter cell (over the cell's ok runs). Headers are
+    the shortest distinct tails of the names; the caption and runs.csv have them whole."""
+    names = short_names([*parameters, *metrics])
+    table = Table(title=title, title_justify="left", caption_justify="left",
+                  caption=", ".join(f"{names[p]} = {p}" for p in [*parameters, *metrics] if names[p] != p) or None)
     for p in parameters:
-        table.add_column(p, overflow="fold")  # long dotted names wrap rather than lose their end
+        table.add_column(names[p], no_wrap=True)
     table.add_column("ok/runs", justify="right", no_wrap=True)
     for m in metrics:
-        table.add_column(m.removeprefix("totals."), justify="right", no_wrap=True)
+        table.add_column(names[m], justify="right", no_wrap=True)
     for entry in summary:
         table.add_row(
             *(repr(entry[p]) if isinstance(entry[p], str) else str(entry[p]) for p in parameters),
