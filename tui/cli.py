@@ -88,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", metavar="PREFIX", help="output prefix (default: the journal's path without .db)")
     sweep = sub.add_parser("sweep", help="run many headless worlds over parameters and seeds into one table")
     sweep.add_argument("file", metavar="SWEEP.toml")
-    sweep.add_argument("--out", metavar="DIR", help="where the tables and runs go (default: the file's name without .toml)")
-    sweep.add_argument("--workers", type=_whole, metavar="N", help="local worker processes (default: one per core)")
-    sweep.add_argument("--ray", metavar="auto|ADDRESS", help="run on Ray: auto (a local instance) or a cluster's address")
+    sweep.add_argument("--out", metavar="DIR", help="where tables and runs go (default: the file's name, no .toml)")
+    sweep.add_argument("--workers", type=_whole, metavar="N", help="local workers (default: one per core)")
+    sweep.add_argument("--ray", metavar="auto|ADDRESS", help="run on Ray: auto (local) or a cluster's address")
     sweep.add_argument("--retry-failed", action="store_true", help="run again the runs stored as not ok")
     sweep.set_defaults(func=_sweep)
     try:

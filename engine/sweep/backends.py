@@ -175,35 +175,41 @@ class RayBackend:
         # At most one run in flight per CPU of the cluster, so a run starts about when it is
         # submitted and its deadline (counted from submission) is close to its own limit.
         inflight: dict[Any, tuple[Run, float]] = {}
-        while queue or inflight:
-            slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            while queue and len(inflight) < slots:
-                run = queue.popleft()
-                attempts[run.key] = attempts.get(run.key, 0) + 1
-                inflight[self.remote.remote(run)] = (run, time.monotonic() + run.time_limit + self.grace)
-            nearest = min(deadline for _, deadline in inflight.values())
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=max(0.0, nearest - time.monotonic()))
-            for ref in ready:
-                run, _ = inflight.pop(ref)
-                n = attempts[run.key]
-                try:
-                    out = ray.get(ref)
-                except RayTaskError as e:  # the job itself raised
-                    yield _raised(run, e.cause if e.cause is not None else e, n)
-                except (RayError, TaskCancelledError) as e:  # the worker or its node died
-                    if n <= retries:
-                        queue.appendleft(run)
+        try:
+            while queue or inflight:
+                slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                while queue and len(inflight) < slots:
+                    run = queue.popleft()
+                    attempts[run.key] = attempts.get(run.key, 0) + 1
+                    deadline = time.monotonic() + run.time_limit + self.grace
+                    inflight[self.remote.remote(run)] = (run, deadline)
+                nearest = min(deadline for _, deadline in inflight.values())
+                ready, _ = ray.wait(list(inflight), num_returns=1,
+                                    timeout=max(0.0, nearest - time.monotonic()))
+                for ref in ready:
+                    run, _ = inflight.pop(ref)
+                    n = attempts[run.key]
+                    try:
+                        out = ray.get(ref)
+                    except RayTaskError as e:  # the job itself raised
+                        yield _raised(run, e.cause if e.cause is not None else e, n)
+                    except (RayError, TaskCancelledError) as e:  # the worker or its node died
+                        if n <= retries:
+                            queue.appendleft(run)
+                        else:
+                            yield _died(run, n, type(e).__name__)
                     else:
-                        yield _died(run, n, type(e).__name__)
-                else:
-                    out["sweep"]["attempts"] = n
-                    yield out
-            now = time.monotonic()
-            for ref, (run, deadline) in list(inflight.items()):
-                if deadline <= now:
-                    del inflight[ref]
-                    ray.cancel(ref, force=True)  # force: kills the worker process
-                    yield _overran(run, self.grace, attempts[run.key])
+                        out["sweep"]["attempts"] = n
+                        yield out
+                now = time.monotonic()
+                for ref, (run, deadline) in list(inflight.items()):
+                    if deadline <= now:
+                        del inflight[ref]
+                        ray.cancel(ref, force=True)  # force: kills the worker process
+                        yield _overran(run, self.grace, attempts[run.key])
+        finally:
+            for ref in inflight:  # the sweep stopped early: its runs in flight stop too
+                ray.cancel(ref, force=True)
 
     def close(self) -> None:
         if self.owns:

@@ -76,7 +76,8 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def summarize(rows: Sequence[dict[str, Any]], parameters: Sequence[str], metrics: Sequence[str]) -> list[dict[str, Any]]:
+def summarize(rows: Sequence[dict[str, Any]], parameters: Sequence[str],
+              metrics: Sequence[str]) -> list[dict[str, Any]]:
     """Per parameter cell: how many runs and how many ok, and each metric's mean and
     sample standard deviation over the cell's ok runs (std empty with fewer than two)."""
     cells: dict[int, list[dict[str, Any]]] = {}
