@@ -113,10 +113,15 @@ def write_tables(out: Path, records: Sequence[dict[str, Any]], parameters: Seque
     return {"runs": rows, "columns": columns, "windows": windows, "summary": summary}
 
 
+def _num(x: float, digits: int) -> str:
+    # large counts in full with separators (30,520, not 3.052e+04); the rest to a few digits
+    return f"{x:,.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"
+
+
 def _pm(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "—"
-    return f"{mean:.4g}" + (f" ± {std:.2g}" if std is not None else "")
+    return _num(mean, 4) + (f" ± {_num(std, 2)}" if std is not None else "")
 
 
 def short_names(paths: Sequence[str]) -> dict[str, str]:
