@@ -205,12 +205,16 @@ class Sweep:
         return list(self.spec.parameters)
 
 
+UNION_TAGS = {"int", "float", "str", "bool", "Range"}  # pydantic names a union's branch in the location
+
+
 def _describe(e: ValidationError) -> str:
     parts = []
     for err in e.errors():
-        loc = ".".join(f'"{x}"' if isinstance(x, str) and "." in x else str(x)
-                       for x in err["loc"] if not str(x).startswith(("function-", "list[", "int", "float",
-                                                                       "str", "bool", "Range")))
+        if err["type"] == "list_type" and isinstance(err.get("input"), dict):
+            continue  # a table given for a parameter is a range: the list branch has nothing to say
+        loc = ".".join(f'"{x}"' if isinstance(x, str) and "." in x else str(x) for x in err["loc"]
+                       if x not in UNION_TAGS and not str(x).startswith(("function-", "list[", "union[")))
         msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}" if loc else msg)
     # a union (list of values | range) reports every branch; one line per field is enough

@@ -65,6 +65,10 @@ BAD = {
                           ['parameters."oracle.slots": a range needs sampling.method = "random"']),
     "a range upside down": (HEAD + '[sampling]\nmethod = "random"\nsamples = 2\n[parameters]\n'
                             '"oracle.slots" = { low = 4, high = 1 }\n', ["high (1) must be greater than low (4)"]),
+    "a range with a misspelt end": (HEAD + '[sampling]\nmethod = "random"\nsamples = 2\n[parameters]\n'
+                                    '"oracle.slots" = { low = 1, hi = 3 }\n',
+                                    ['parameters."oracle.slots".high: Field required; '
+                                     'parameters."oracle.slots".hi: unknown field']),
     "random without samples": (HEAD + '[sampling]\nmethod = "random"\n[parameters]\n"oracle.slots" = [1, 2]\n',
                                ["sampling: random sampling needs `samples = N`"]),
     "samples on a grid": (HEAD + '[sampling]\nsamples = 3\n', ["sampling: `samples` is for random sampling"]),
