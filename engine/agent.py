@@ -17,6 +17,8 @@ through the ready queue when it ends.
 from __future__ import annotations
 
 import math
+from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .actions import Action, Invoke, Result, Sleep
@@ -25,6 +27,7 @@ from .events import AgentStatusChanged, BrainFailed
 
 if TYPE_CHECKING:
     from .artifacts import Artifact
+    from .llm_access import LLMAccess
     from .world import World
 
 THINKING = "thinking"
@@ -40,6 +43,37 @@ NEWSWORTHY = frozenset({FROZEN, PAUSED, CRASHED, STOPPED})
 # A balance this close to zero counts as paid off: waiting exactly -balance/rate seconds
 # can leave a rounding residue of a few ulps.
 THAW_EPSILON = 1e-9
+# What an agent remembers of itself for the app's history: its last actions (world time,
+# action, result, thought cost) and last freezes, in bounded rings. Only when the world is
+# asked to (`remember_history`, as the app does): a headless run pays nothing for them.
+RECENT_ACTIONS = 24
+RECENT_FREEZES = 16
+
+
+def remember_history(world: World) -> None:
+    """Have every agent of `world`, and every agent spawned later, keep its rings."""
+    world.keep_history = True  # read by Agent.__init__ for agents to come
+    for agent in world.agents.values():
+        if agent.recent_actions is None:
+            agent.recent_actions = deque(maxlen=RECENT_ACTIONS)
+            agent.freezes = deque(maxlen=RECENT_FREEZES)
+
+
+@dataclass(slots=True)
+class Freeze:
+    """One freeze: when, how deep, the rate it thaws at, the action whose charge caused it
+    (the last one taken), and, once over, how long it lasted and how it ended ("paid off",
+    or "held": paused or stopped first). A thaw sooner than debt / rate came from a rescue
+    or a raise of the rate; `seq` is the bus's count when it began, so what came after it
+    (a rescue at the same instant, say) can be told from what came before."""
+
+    t: float
+    debt: float
+    rate: float
+    cause: Action | None
+    seq: int = 0
+    length: float | None = None
+    ended: str = ""
 
 
 class AgentView:
@@ -96,6 +130,13 @@ class AgentView:
             other = ids[int(rnd() * n)]
             if other != self.id:
                 return other
+
+    @property
+    def llm(self) -> LLMAccess:
+        """An LLM brain's narrow access to the world: its budget, vocabulary and records."""
+        from .llm_access import LLMAccess
+
+        return LLMAccess(self._world, self.id)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -212,7 +253,7 @@ class Agent:
         "total_failures", "last_action", "last_error", "frozen_since", "times_frozen", "paused",
         "crashed", "stopped", "held", "view", "_sched", "_bucket", "_token", "_waiting", "_timed",
         "_watch", "_predicate", "_stage", "_pending", "_pending_action", "wake_reason",
-        "_on_holdings", "_on_compute", "__weakref__",
+        "_on_holdings", "_on_compute", "recent_actions", "freezes", "__weakref__",
     )
 
     def __init__(self, world: World, agent_id: str, config_artifact: Artifact, parent: str) -> None:
@@ -235,6 +276,10 @@ class Agent:
         self.last_error = ""
         self.frozen_since: float | None = None
         self.times_frozen = 0
+        keep = getattr(world, "keep_history", False)
+        self.recent_actions: deque[tuple[float, Action, Result, float]] | None = (
+            deque(maxlen=RECENT_ACTIONS) if keep else None)
+        self.freezes: deque[Freeze] | None = deque(maxlen=RECENT_FREEZES) if keep else None
         self.paused = False
         self.crashed = False
         self.stopped = False
@@ -392,6 +437,8 @@ class Agent:
                     self.detail = ""  # the debt is shown live from the bucket
                     world.frozen[agent_id] = None
                     world.bus.emit(AgentStatusChanged, now, (agent_id, FROZEN, ""))
+                    if self.freezes is not None:
+                        self.freezes.append(Freeze(now, -balance, bucket.rate, self.last_action, world.bus.seq))
                 self._waiting = True
                 watchers = world.ledger.compute_watchers
                 watchers[agent_id] = self._on_compute
@@ -405,6 +452,7 @@ class Agent:
                 if status == FROZEN:
                     if balance < 0:
                         bucket.balance = 0.0  # the rounding residue of an exact thaw
+                    self._freeze_over(now, "paid off")
                     self.frozen_since = None
                     world.frozen.pop(agent_id, None)
                     self.detail = "thawed"
@@ -428,6 +476,8 @@ class Agent:
             # Recording the result: `_record` does the same for turns that resume.
             self.actions += 1
             self.last_action = action  # described only when someone looks (snapshot)
+            if self.recent_actions is not None:
+                self.recent_actions.append((now, action, result, brain.thought_cost))
             view.last_result = result
             if self.failures:
                 self.failures = 0
@@ -486,6 +536,8 @@ class Agent:
     def _record(self, action: Action, result: Result, now: float) -> bool:
         self.actions += 1
         self.last_action = action
+        if self.recent_actions is not None:
+            self.recent_actions.append((now, action, result, self.brain.thought_cost))
         self.view.last_result = result
         if self.failures:
             self.failures = 0
@@ -532,7 +584,15 @@ class Agent:
             self._pending_action = None
         self._pending = outcome
 
+    def _freeze_over(self, now: float, how: str) -> None:
+        freezes = self.freezes
+        if freezes and freezes[-1].length is None:  # None (not kept) or empty: nothing to close
+            freezes[-1].length = now - freezes[-1].t
+            freezes[-1].ended = how
+
     def _park_held(self) -> None:
+        if self.status == FROZEN:
+            self._freeze_over(self.world.clock.now(), "held")
         if self.stopped:
             self._set_status(STOPPED)
             return  # never scheduled again

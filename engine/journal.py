@@ -35,6 +35,7 @@ from operator import attrgetter
 
 from .config import MAX_COMMIT_INTERVAL
 from .events import Event, WorldControl
+from .llm_record import LLM_CALLS_TABLE
 from .journal_file import (
     FORMAT,
     SCHEMA_VERSION,
@@ -65,7 +66,8 @@ CREATE TABLE IF NOT EXISTS event_kinds (kind TEXT PRIMARY KEY, fields TEXT NOT N
 CREATE TABLE IF NOT EXISTS commits (n INTEGER PRIMARY KEY, wall REAL NOT NULL, t REAL NOT NULL, events INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS balances (key TEXT PRIMARY KEY, scrip INTEGER, rate_micro INTEGER, sliced_micro INTEGER,
     capacity REAL, balance REAL, last_update REAL, disk_quota INTEGER, disk_used INTEGER);
-""" + "".join(f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, data TEXT NOT NULL);\n" for t in TABLES)
+""" + "".join(f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, data TEXT NOT NULL);\n" for t in TABLES) + (
+    LLM_CALLS_TABLE + ";\n")  # LLM requests and answers, for --llm-replay (engine/llm_record.py)
 
 
 # Observations, not changes of state: a sandbox's stats every second are not journalled.
@@ -121,7 +123,7 @@ def _create(path: Path) -> WriterLock:
     """The writer's lock on a new journal, and its file, made empty and only if absent."""
     if path.exists() or path.is_symlink():
         raise JournalError(f"{path} exists: resume it with --resume, or choose a new file")
-    check_writable(path.parent)
+    check_writable(path)
     had_sidecar = sidecar(path).exists()
     try:
         lock = WriterLock.acquire(path)
@@ -130,7 +132,9 @@ def _create(path: Path) -> WriterLock:
             sidecar(path).unlink(missing_ok=True)
         raise
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        # Readable by its owner only (SQLite gives its -wal and -shm files the same mode): it
+        # holds the whole world, agents' code included.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:  # another process made it between the check and the lock
         lock.release()
         raise JournalError(f"{path} exists: resume it with --resume, or choose a new file") from None
@@ -198,6 +202,7 @@ class Journal:
         self._values: list[Any] = []
         self._kinds_written: set[str] = set(r[0] for r in self.db.execute("SELECT kind FROM event_kinds"))
         self._capture = StateCapture(world)
+        self._llm_calls: list[tuple] = []  # recorded LLM calls since the last commit
         self._due = math.inf  # when the next commit falls due (monotonic)
         self._last_commit = 0.0
         self._overruns: deque[float] = deque(maxlen=30)  # due -> on disk, of recent commits
@@ -225,6 +230,10 @@ class Journal:
         self._t.append(ev.t)
         self._kind.append(kind)
         self._values.extend(layout[1](ev))
+
+    def record_llm_call(self, row: tuple) -> None:
+        """An LLM request and its answer (`llm_record.row_for`), written with the next commit."""
+        self._llm_calls.append(row)
 
     def _write_meta(self) -> None:
         world = self.world
@@ -309,6 +318,7 @@ class Journal:
         self._lock.mark(self.last_commit)
         if self.failed is not None:
             self._recovered()
+        self._llm_calls.clear()  # on disk now (kept for the next try when a commit fails)
         self.commits += 1
         self.events_written += len(events[0])
         self.last_commit_wall = time.monotonic()
@@ -349,6 +359,10 @@ class Journal:
                     db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", upserts)
                 if deletes:
                     db.executemany(f"DELETE FROM {table} WHERE key = ?", deletes)
+            if self._llm_calls:
+                db.executemany("INSERT INTO llm_calls (key, agent, t, model, params, answer, finish, prompt_tokens, "
+                               "completion_tokens, cached_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               self._llm_calls)
             n = db.execute("INSERT INTO commits (wall, t, events) VALUES (?, ?, ?)",
                            (time.time(), t, 0 if batch is None else batch[2])).lastrowid
             db.execute("COMMIT")

@@ -127,7 +127,7 @@ def check_writable(path: Path) -> None:
     """Refuse a journal whose file or directory this process may not write (the `-wal`,
     `-shm` and lock files live beside it), before the world starts: SQLite would open
     it read-only without a word, and only the first commit would fail."""
-    for target in (path, path.parent):
+    for target in (path, path.parent) if path.exists() else (path.parent,):
         if not os.access(target, os.W_OK):
             why = "a read-only file system" if _read_only_fs(target) else "no permission to write"
             raise JournalUnwritable(f"{path} cannot be written ({why}: {target})")
@@ -155,7 +155,7 @@ class WriterLock:
         path = Path(path)
         lock_path = sidecar(path)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as e:
             if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT):
                 raise JournalUnwritable(f"{path} cannot be written: cannot create {lock_path}: {e.strerror}") from None

@@ -72,6 +72,7 @@ class Ledger:
         self.disk_used: dict[str, int] = {}
         self.initial_scrip = 0
         self.minted = 0
+        self.moved = 0  # scrip paid from one principal to another, ever (the metrics' velocity)
         self.llm_budget = float(llm_budget)
         self.llm_spent = 0.0
         # principal -> callback(principal) when its holdings change (agents sleeping on a
@@ -141,6 +142,7 @@ class Ledger:
             raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient")
         scrip[frm] = balance - amount
         scrip[to] += amount
+        self.moved += amount
         if to in self.watchers:
             self._notify(to)
         return amount

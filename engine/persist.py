@@ -83,6 +83,7 @@ def world_rows(world: World) -> dict[str, Any]:
         "ledger": {
             "total_rate_micro": ledger.total_rate_micro, "held": ledger.held, "initial_scrip": ledger.initial_scrip,
             "minted": ledger.minted, "llm_budget": ledger.llm_budget, "llm_spent": ledger.llm_spent,
+            "moved": ledger.moved,
         },
         "counters": {
             "ids": world._counters, "mechanisms": world.mechanisms, "refusals": world.waist.refusals,
@@ -90,7 +91,7 @@ def world_rows(world: World) -> dict[str, Any]:
         },
         "metrics": {
             "start": m._start, "actions_at_start": m._actions_at_start, "minted_at_start": m._minted_at_start,
-            "index": m.index,
+            "index": m.index, "base": m.base,
         },
     }
 
@@ -183,6 +184,7 @@ def restore(world: World, tables: dict[str, dict[str, Any]]) -> None:
     ledger.minted = led["minted"]
     ledger.llm_budget = led["llm_budget"]
     ledger.llm_spent = led["llm_spent"]
+    ledger.moved = led.get("moved", 0)
 
     for p, values in tables["balances"].items():
         r = dict(zip(BALANCE_COLUMNS, values))
@@ -253,6 +255,8 @@ def restore(world: World, tables: dict[str, dict[str, Any]]) -> None:
     metrics = world.metrics
     metrics._start, metrics._actions_at_start = m["start"], m["actions_at_start"]
     metrics._minted_at_start, metrics.index = m["minted_at_start"], m["index"]
+    # A journal from before these counters: they count from the resume.
+    metrics.base = dict(m["base"]) if "base" in m else metrics.counters()
     metrics.windows = deque(w.get("windows", []), maxlen=metrics.windows.maxlen)
     if w["clock"]["paused"]:
         world.set_paused(True)

@@ -22,6 +22,7 @@ def build_report(world: World, duration: float | None = None, cut_short: str | N
     agents = [a.snapshot(now) for a in world.agents.values()]
     for a in agents:
         a["compute_balance"] = round(a["compute_balance"], 6)
+    llm = llm_usage(world, agents)
     return {
         "world": world.config.name,
         "seed": world.seed,
@@ -45,6 +46,7 @@ def build_report(world: World, duration: float | None = None, cut_short: str | N
             "artifacts": len(world.artifacts),
             "events": dict(sorted(world.bus.counts.items())),
         },
+        **({"llm": llm} if llm is not None else {}),
         "sandbox": world.sandbox_reason,
         "mechanisms": dict(world.mechanisms),
         "oracle": {
@@ -75,6 +77,40 @@ def build_report(world: World, duration: float | None = None, cut_short: str | N
         "invariants": world.invariants(),
         "windows": list(world.metrics.windows),
     }
+
+
+LLM_SUMS = ("turns", "answers", "valid_answers", "failed_turns", "replay_missing",
+            "prompt_tokens", "cached_prompt_tokens", "completion_tokens")
+
+
+def llm_usage(world: World, agents: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Tokens and dollars of LLM thinking: each LLM agent's (added to its entry in
+    `agents` as "llm") and the world's in all, against its budget. None without LLM agents."""
+    total: dict[str, Any] = dict.fromkeys(LLM_SUMS, 0)
+    dollars = 0.0
+    found = False
+    for entry in agents:
+        usage = getattr(world.agents[entry["id"]].brain, "usage", None)
+        if usage is None:
+            continue
+        found = True
+        u = usage()
+        entry["llm"] = u
+        for k in LLM_SUMS:
+            total[k] += u[k]
+        dollars += u["dollars"]
+    if not found:
+        return None
+    n = max(1, total["answers"])
+    total["dollars"] = round(dollars, 9)
+    total["budget"] = world.ledger.llm_budget
+    total["budget_spent"] = round(world.ledger.llm_spent, 9)
+    total["per_answer"] = {
+        "prompt_tokens": round(total["prompt_tokens"] / n, 1),
+        "new_prompt_tokens": round((total["prompt_tokens"] - total["cached_prompt_tokens"]) / n, 1),
+        "completion_tokens": round(total["completion_tokens"] / n, 1),
+    }
+    return total
 
 
 def _count_by(values) -> dict[str, int]:

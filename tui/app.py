@@ -27,6 +27,8 @@ from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, Footer
 
 from engine import heap
+from engine.agent import remember_history
+from engine.actions import Result
 from engine.config import WorldConfig
 from engine.events import EVENT_KINDS
 from engine.world import World
@@ -43,7 +45,10 @@ from .details import (
     slice_detail,
 )
 from .format import describe_event
+from .history import AgentNews
+from .panels import COUNTS, PANELS, agents_named, badges
 from .screens.detail import DetailScreen
+from .screens.form import Field, FormScreen
 from .screens.help import HelpScreen, binding_rows
 from .steering import SteeringMixin
 from .widgets.agents import ActivityMeter, AgentsPanel
@@ -60,15 +65,6 @@ from .widgets.rights import RightsPanel
 
 REFRESH_S = 0.25  # UI redraw period: bounded, whatever the engine's event rate
 ENGINE_PAUSE_S = 0.001  # the event loop's share after each burst of the world (see run_engine_task)
-PANELS = (
-    ("1", "agents", "Agents"),
-    ("2", "containers", "Containers"),
-    ("3", "oracle", "Oracle"),
-    ("4", "rights", "Rights"),
-    ("5", "contracts", "Contracts"),
-    ("6", "events", "Events"),
-    ("7", "metrics", "Metrics"),
-)
 # The UI listens to every kind but the circulation itself: a thousand agents moving scrip
 # would otherwise fill its mailbox with lines nobody reads.
 QUIET_KINDS = frozenset({"scrip_transferred", "window_closed"})
@@ -79,8 +75,9 @@ class EcologyApp(SteeringMixin, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "Agent Ecology"
     COMMANDS = App.COMMANDS | {SteeringCommands}
-    # Wide terminals get an inspector beside the agents; tall ones an events tail below.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
+    # Wide terminals get an inspector beside the agents; tall ones an events tail below;
+    # the metrics grid has three layouts (narrow, medium, wide).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (42, "-tall")]
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause/Resume"),
@@ -88,6 +85,7 @@ class EcologyApp(SteeringMixin, App):
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", show=False),
         Binding("minus", "slower", "Slower", key_display="-", show=False),
         Binding("n", "spawn", "Spawn", show=False),
+        Binding("h", "agent_history", "Agent's history", show=False),
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit", show=False),
         *(Binding(key, f"show_panel('{pid}')", title, show=False) for key, pid, title in PANELS),
@@ -107,6 +105,7 @@ class EcologyApp(SteeringMixin, App):
         super().__init__()
         self.tune_gc = tune_gc
         self.world = world or World(config, sandbox_factory=sandbox_factory)
+        remember_history(self.world)  # agents keep their last actions and freezes for their detail
         self.run_engine = run_engine
         self.refresh_s = refresh_s
         self.cursor_blink_forms = cursor_blink  # snapshot tests turn blinking off
@@ -116,6 +115,7 @@ class EcologyApp(SteeringMixin, App):
         self._events = self.world.bus.subscribe(kinds=UI_KINDS, maxlen=2_000)
         self.meter = ActivityMeter()
         self.feed = SandboxFeed()
+        self.news = AgentNews()  # each agent's news, for the history in its detail
         self.frames = 0
         self._live = False
         # Every panel exists from the start (the events panel collects lines while hidden),
@@ -206,6 +206,7 @@ class EcologyApp(SteeringMixin, App):
         try:
             if events:
                 self.feed.ingest(events)
+                self.news.ingest(events, world.agents)
                 lines = []
                 for ev in events:
                     line = describe_event(ev)
@@ -215,22 +216,10 @@ class EcologyApp(SteeringMixin, App):
                 self._agents_panel.write_events(lines)
             self.meter.sample(world, now)
             self._header.show(world, now)
-            self._tabs.set_badges(self._badges(world))
+            self._tabs.set_badges(badges(world, self.feed.readings(world)))
             self.active_panel.refresh_view(world, now)
         except NoMatches:  # the app is closing and its widgets are being removed
             self._live = False
-
-    def _badges(self, world: World) -> dict[str, str]:
-        readings = self.feed.readings(world)
-        oom = sum(s.oom_kills for s in readings.values())
-        defaulted = sum(1 for a in world.contracts.contracts.values() if a.content["status"] == "defaulted")
-        return {
-            "agents": str(len(world.live_ids)),
-            "containers": (f"{len(readings)}" + (f" !{oom}" if oom else "")) if readings else "",
-            "oracle": str(len(world.oracle.bids)),
-            "rights": str(len(world.market.open)),
-            "contracts": str(len(world.contracts.contracts)) + (f" !{defaulted}" if defaulted else ""),
-        }
 
     @on(LiveTable.Selected)
     def _selection_moved(self, event: LiveTable.Selected) -> None:
@@ -256,7 +245,8 @@ class EcologyApp(SteeringMixin, App):
 
         renderers: dict[str, tuple[str, Callable[[], Any]]] = {
             "agent": (f"Agent {key}", lambda: agent_detail(
-                world, key, now(), self.meter.per_minute(world, key, now()) if key in world.agents else None, stats(key))),
+                world, key, now(), self.meter.per_minute(world, key, now()) if key in world.agents else None, stats(key),
+                news=self.news)),
             "container": (f"Sandbox of {key}", lambda: container_detail(world, key, stats(key), self.feed.incidents)),
             "bid": (f"Bid on {key}", lambda: bid_detail(world, key, now())),
             "resolution": (f"Resolution {key}", lambda: resolution_detail(
@@ -269,11 +259,39 @@ class EcologyApp(SteeringMixin, App):
         title, render = renderers[kind]
         self.push_screen(DetailScreen(title, render, self.refresh_s))
 
+    def action_agent_history(self) -> None:
+        """The history of the agent the selected row names; a choice when it names several
+        (a loan's debtor, lender and holder) or none (the events and metrics panels)."""
+        world = self.world
+        selections = self.active_panel.selections()
+        named = agents_named(world, *selections[0]) if selections else []
+        if len(named) == 1:
+            self.show_details("agent", named[0])
+            return
+        choices = named or list(world.live_ids)
+        scrip = world.ledger.scrip
+        hints = {a: f"{world.agents[a].status}, {scrip[a]:,} scrip" for a in choices}
+
+        def check(args: dict[str, Any]) -> Result:
+            if args["agent"] in world.agents:
+                return Result(True, args["agent"])
+            return Result(False, None, f"no agent {args['agent']!r}", "unknown")
+
+        def chosen(result: Result | None) -> None:
+            if result is not None:
+                self.show_details("agent", result.value)
+
+        self.push_screen(FormScreen(
+            "Whose history?", [Field("agent", "agent", "id", named[0] if named else "", choices=choices, closed=True,
+                                     hints=hints, words=("agent",))],
+            check, ok="Show", blink=self.cursor_blink_forms), chosen)
+
     # -- help ------------------------------------------------------------------------------------------
     def action_help(self) -> None:
         sections = [("Anywhere", binding_rows(b for b in self.BINDINGS if not b.action.startswith("show_panel"))),
                     ("Panels", [(" ".join(k for k, _, _ in PANELS), "switch panel: " +
-                                 ", ".join(f"{k} {t}" for k, _, t in PANELS))])]
+                                 ", ".join(f"{k} {t}" for k, _, t in PANELS))]),
+                    ("Switcher counts", [(title, COUNTS[pid]) for _, pid, title in PANELS if pid in COUNTS])]
         for panel in self._panels.values():
             if panel.BINDINGS:
                 sections.append((f"{panel.TITLE} panel", binding_rows(panel.BINDINGS)))

@@ -1,8 +1,10 @@
 """The `ecology` command: opens the app, or runs a world headless, or manages sandboxes.
 
     ecology [--world FILE | --scenario NAME] [--agents N] [--seed N] [--virtual-time]
+            [--local-model [PATH.gguf]] [--llm-replay FILE.db]
     ecology run --headless [same options] [--duration SECONDS] [--report FILE.json]
     ecology scenarios
+    ecology serve [same options] [--host 127.0.0.1] [--port 8000]   (the app in a browser)
     ecology sweep SWEEP.toml [--out DIR] [--workers N] [--ray auto|ADDRESS]
 
 Textual is imported only when the app opens, so headless runs start fast and need no UI.
@@ -60,6 +62,11 @@ def _world_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--journal", metavar="FILE.db", help="record the world in this SQLite journal (a new file)")
     p.add_argument("--commit-interval", type=_number, default=0.1, metavar="SECONDS",
                    help="how often the journal commits (default 0.1, at most 60)")
+    p.add_argument("--local-model", nargs="?", const="", metavar="PATH.gguf",
+                   help="LLM agents think with a local model: the llama.cpp server started here on loopback "
+                   "(default model: the one the [local-llm] extra installs)")
+    p.add_argument("--llm-replay", metavar="FILE.db",
+                   help="answer every LLM request from this journal's recording; no model is called")
     p.add_argument(
         "--sandbox", choices=("auto", "docker", "bwrap", "subprocess", "none"), default=None,
         help="where agents' code runs: auto (Docker when a daemon answers, else bubblewrap, else "
@@ -82,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="headless: how long failing journal commits are retried before the run "
                      "ends with exit code 3 (default 5)")
     sub.add_parser("scenarios", help="list the built-in worlds")
+    from .serve import add_options as serve_options
+
+    serve = sub.add_parser("serve", help="serve the app to web browsers (one world per connection)")
+    _world_options(serve)
+    serve_options(serve)
     export = sub.add_parser("export", help="export a journal's events and metrics for analysis")
     export.add_argument("journal", metavar="FILE.db")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
@@ -137,11 +149,16 @@ def build_world(args: argparse.Namespace, factory, progress=None):
     from engine.world import World
 
     if args.resume:
-        return resume_world(args.resume, virtual=True if args.virtual_time else None,
-                            sandbox_factory=factory, commit_interval=args.commit_interval)
+        world = resume_world(args.resume, virtual=True if args.virtual_time else None,
+                             sandbox_factory=factory, commit_interval=args.commit_interval)
+        if args.llm_replay:
+            use_llm_replay(world, args.llm_replay)
+        return world
     config = world_config(args)
     world = World(config, sandbox_factory=factory,
                   progress=progress if progress is not None and config.agent_count >= BIG_WORLD else None)
+    if args.llm_replay:
+        use_llm_replay(world, args.llm_replay)
     if args.journal:
         world.attach_journal(args.journal, args.commit_interval)
     return world
@@ -174,6 +191,17 @@ def open_world(args: argparse.Namespace, factory) -> tuple[object | None, int]:
         return None, BAD_INPUT
 
 
+def use_llm_replay(world, path: str) -> None:
+    """Answer the world's LLM requests from a recording (a journal's llm_calls)."""
+    from engine.llm_access import llm_settings
+    from engine.llm_record import Recording, RecordingError
+
+    try:
+        llm_settings(world).replay = Recording.load(path)
+    except RecordingError as e:
+        raise ValueError(str(e)) from None
+
+
 def world_config(args: argparse.Namespace) -> WorldConfig:
     if args.world:
         config = load_world(args.world)
@@ -191,7 +219,18 @@ def world_config(args: argparse.Namespace) -> WorldConfig:
         clock["speed"] = args.speed
     if clock:
         update["clock"] = config.clock.model_copy(update=clock)
-    return config.model_copy(update=update) if update else config
+    config = config.model_copy(update=update) if update else config
+    if args.local_model is not None:
+        from engine.local_llm import LocalModelError, resolve_model, with_local_model
+
+        model = args.local_model or None
+        if not args.llm_replay:  # a replay calls no model: it needs neither the server nor the file
+            try:
+                model = str(resolve_model(model))
+            except LocalModelError as e:
+                raise ConfigError(f"--local-model: {e}") from None
+        config = with_local_model(config, model)
+    return config
 
 
 def sandbox_factory(prefer: str, unsafe: bool = False):
@@ -231,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ecology: error: {e}", file=sys.stderr)
             return BAD_INPUT
         return 0
+    if args.command == "serve":
+        from .serve import main_serve
+
+        return main_serve(args)
     if args.command not in (None, "run"):
         return args.func(args)
     headless = args.command == "run" and args.headless
@@ -252,7 +295,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ecology: warning: {warning}", file=sys.stderr)
     from tui.app import run_app
 
-    return run_app(world.config, world=world)
+    try:
+        return run_app(world.config, world=world)
+    finally:
+        _end_llm(world)
+
+
+def _end_llm(world) -> None:
+    """Stop the local model server this run started, and say how a replay went."""
+    import sys as _sys
+
+    if "engine.local_llm" in _sys.modules:
+        from engine.local_llm import stop_local_servers
+
+        stop_local_servers()
+    from engine.llm_access import llm_settings
+
+    replay = llm_settings(world).replay
+    if replay is not None:
+        print(f"LLM replay from {replay.source}: {replay.served} answers served, "
+              f"{replay.missing} requests not in the recording", file=sys.stderr)
 
 
 def run_headless_command(args: argparse.Namespace, options: RunOptions, settle: bool) -> int:
@@ -280,6 +342,8 @@ def run_headless_command(args: argparse.Namespace, options: RunOptions, settle: 
     finally:
         if interrupts is not None:
             interrupts.restore()
+        if world is not None:
+            _end_llm(world)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .panels import PANELS
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -51,16 +53,22 @@ STEERING: tuple[Command, ...] = (
     Command("sell_claim", "Sell a debt claim…", "market.list of a contract you hold: future payments follow the buyer", "Contracts"),
 )
 BY_ACTION = {c.action: c for c in STEERING}
+# Keys that find things rather than steer, explained in the help.
+NAVIGATION = {
+    "agent_history": "the agent the selected row names: its actions and their cost, freezes (cause, "
+                     "length, rescuers), payments, bids, loans, incidents; asks which when it names "
+                     "several or none",
+    "cycle_span": "the span every chart follows: the last 10 minutes, the last hour, every window kept",
+}
 
 
 class SteeringCommands(Provider):
     """The palette's steering commands and panel switches (ctrl+p)."""
 
     def _commands(self) -> list[tuple[str, str, str]]:
-        from .app import PANELS
-
         items = [(c.title, c.action, c.help) for c in STEERING]
         items += [(f"Show {title}", f"show_panel('{pid}')", f"key {key}") for key, pid, title in PANELS]
+        items.append(("Show an agent's history", "agent_history", "key h: the selected row's agent, or choose one"))
         items.append(("Help: every key", "help", "key ?"))
         return items
 

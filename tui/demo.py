@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import anyio
 
 from engine.actions import Write
+from engine.agent import remember_history
 from engine.clock import VirtualClock
 from engine.config import WorldConfig, load_scenario
 from engine.events import SandboxIncidentEvent, SandboxStatsEvent
@@ -37,6 +38,7 @@ def demo_config(seed: int = DEMO_SEED) -> WorldConfig:
 def demo_world(until: float = DEMO_UNTIL, seed: int = DEMO_SEED, operator_moves: bool = True,
                sandbox: bool = True) -> World:
     world = World(demo_config(seed), clock=VirtualClock())
+    remember_history(world)  # as the app does, from the start: the history has its past
     anyio.run(world.run, until)
     if operator_moves:
         stage_operator(world)

@@ -18,7 +18,6 @@ from .format import (
     CONTRACT_STYLE,
     bar,
     compute_text,
-    describe_event,
     duration,
     nbytes,
     num,
@@ -27,6 +26,8 @@ from .format import (
     status_text,
     world_t,
 )
+
+from .history import AgentNews, history_table, timeline
 
 if TYPE_CHECKING:
     from engine.world import World
@@ -62,26 +63,9 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def recent_events(world: World, principal: str, limit: int = 8) -> RenderableType:
-    """The last few news lines concerning one principal (from the bus's recent ring)."""
-    lines: list[Text] = []
-    for ev in reversed(world.bus.recent):
-        target = ev.target
-        if target is None or getattr(ev, target, None) != principal:
-            continue
-        line = describe_event(ev)
-        if line is not None:
-            lines.append(line)
-            if len(lines) >= limit:
-                break
-    if not lines:
-        return Text("  nothing recent", "dim")
-    return Group(*reversed(lines))
-
-
 # -- agents ----------------------------------------------------------------------------------
 def agent_detail(world: World, agent_id: str, now: float, per_minute: float | None = None,
-                 stats: Any = None, compact: bool = False) -> RenderableType:
+                 stats: Any = None, compact: bool = False, news: AgentNews | None = None) -> RenderableType:
     agent = world.agents.get(agent_id)
     if agent is None:
         return Text(f"{agent_id} is gone", "dim")
@@ -92,6 +76,9 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
     status = status_text(snap["status"])
     if snap["detail"] and snap["status"] != "frozen":  # a freeze's debt is shown live below
         status.append(f"  {snap['detail']}", "dim")
+    activity = getattr(agent.brain, "activity", None)  # an LLM thought: queued, or asking the model
+    if snap["status"] == "thinking" and activity is not None and activity():
+        status.append(f"  {activity()}", "dim")
     thaw = bucket.time_until_non_negative(now) if balance < 0 else 0.0
     cfg = agent.config_artifact
     parts: list[RenderableType] = [
@@ -107,6 +94,7 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
             ("failures", num(snap["failures"]) + (f"  last: {agent.last_error}" if agent.last_error else "")),
             ("last action", snap["last_action"] or "—"),
         ),
+        *_llm_rows(agent),
         heading("Config right"),
         kv(
             ("owner", principal_text(cfg.owner) + (Text("  (its own)", "dim") if cfg.owner == agent_id else Text(""))),
@@ -119,6 +107,8 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
     ]
     if compact:
         return Group(*parts)
+    # The story first: what it did, what it cost, why it froze, who rescued it.
+    parts[1:1] = [heading("History, newest first"), history_table(timeline(world, agent_id, news, now))]
     owned = Counter(a.kind for a in world.artifacts.owned_by(agent_id) if a.kind != "config" or a.id != cfg.id)
     parts += [
         heading("Holdings"),
@@ -133,8 +123,26 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
     ]
     if stats is not None:
         parts += [heading("Container"), _stats_kv(world, stats)]
-    parts += [heading("Recent"), recent_events(world, agent_id)]
     return Group(*parts)
+
+
+def _llm_rows(agent: Any) -> list[RenderableType]:
+    """An LLM agent's thinking: turns, valid answers, tokens per turn (new and cached), dollars."""
+    usage = getattr(agent.brain, "usage", None)
+    if usage is None:
+        return []
+    u = usage()
+    per = u["per_answer"]
+    last = getattr(agent.brain, "last_tokens", None)
+    return [heading("LLM"), kv(
+        ("turns", f"{num(u['turns'])}, {num(u['valid_answers'])} valid, {num(u['failed_turns'])} failed"
+         + (f", {num(u['replay_missing'])} not in the recording" if u["replay_missing"] else "")),
+        ("tokens/turn", f"prompt {per['prompt_tokens']:g} ({per['new_prompt_tokens']:g} new), "
+         f"completion {per['completion_tokens']:g}"),
+        ("last turn", "—" if last is None else f"prompt {last[0]} ({last[0] - last[1]} new), completion {last[2]}"),
+        ("tokens", f"{num(u['prompt_tokens'])} prompt, {num(u['completion_tokens'])} completion"),
+        ("dollars", f"${u['dollars']:.4f}"),
+    )]
 
 
 def _loans_of(world: World, principal: str, now: float) -> RenderableType:

@@ -4,6 +4,7 @@ reads alike (fixed widths, one colour per meaning, world time only — never the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -123,66 +124,82 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# One entry per event kind: its tag, the tag's style, and its line (None: not news).
+# A table, so the events panel and an agent's history say each event the same way.
+Parts = tuple[str, str, str]
+
+
+def _status(ev: Any) -> Parts | None:
+    if ev.status == "frozen":
+        return None  # frequent for agents paying as they go; the table shows it
+    return ev.status, STATUS_STYLE.get(ev.status, ""), f"{ev.agent_id} {ev.detail}".rstrip()
+
+
+def _written(ev: Any) -> Parts | None:
+    if not ev.created:
+        return None
+    return "write", "cyan", f"{ev.owner} {ev.artifact_id} ({ev.artifact_kind}, {ev.size} B)"
+
+
+def _given(ev: Any) -> Parts | None:
+    if ev.to == "market" or ev.frm == "market":
+        return None  # custody moves of a listing: the listing lines say it
+    return "give", "cyan", f"{ev.frm} → {ev.to} {ev.artifact_id}"
+
+
+def _bid(ev: Any) -> Parts:
+    was = f" (was {ev.replaced})" if ev.replaced is not None else ""
+    return "bid", "green", f"{ev.bidder} bids {ev.amount} on {ev.artifact_id}{was}"
+
+
+def _resolved(ev: Any) -> Parts:
+    winners = ", ".join(ev.winners) or "no winners"
+    return "oracle", "bold green", f"resolution #{ev.index}: {winners}; price {ev.price}, minted {ev.minted}, UBI {ev.ubi}"
+
+
+def _listed(ev: Any) -> Parts:
+    only = f" for {ev.buyer} only" if ev.buyer else ""
+    return "list", "cyan", f"{ev.seller} lists {ev.artifact_id} ({ev.artifact_kind}) at {ev.price}{only}"
+
+
+EVENT_LINES: dict[str, Callable[[Any], Parts | None]] = {
+    "scrip_transferred": lambda ev: None,  # the circulation itself: shown as totals, not line by line
+    "compute_transferred": lambda ev: ("rescue", "blue", f"{ev.frm} → {ev.to} {ev.credited:.1f} compute"),
+    "rate_transferred": lambda ev: ("rate", "magenta", f"{ev.frm} → {ev.to} {ev.amount:g}/s"),
+    "rate_changed": lambda ev: ("bucket", "magenta", f"{ev.agent_id} rate {ev.rate:g}/s capacity {ev.capacity:g}"),
+    "agent_spawned": lambda ev: ("spawn", "green",
+                                 f"{ev.parent} founded {ev.agent_id} ({ev.brain}, {ev.scrip} scrip, {ev.rate:g}/s)"),
+    "agent_status": _status,
+    "artifact_written": _written,
+    "artifact_transferred": _given,
+    "config_changed": lambda ev: ("config", "yellow", f"{ev.by} changed {ev.agent_id}: {', '.join(ev.changes)}"),
+    "action_refused": lambda ev: ("refused", "red", f"{ev.principal} {ev.action}: {ev.reason}"),
+    "brain_failed": lambda ev: ("failed", "red", f"{ev.agent_id}: {ev.error}"),
+    "world_control": lambda ev: ("world", "bold yellow", f"{ev.what} {ev.detail}".rstrip()),
+    "sandbox_incident": lambda ev: ("sandbox", "bold red", f"{ev.agent_id} {ev.failure}: {ev.detail}"),
+    "bid_placed": _bid,
+    "bid_cancelled": lambda ev: ("unbid", "dim", f"{ev.bidder} {ev.artifact_id} {ev.amount} released: {ev.reason}"),
+    "oracle_resolved": _resolved,
+    "scrip_minted": lambda ev: ("mint", "green", f"{ev.to} +{ev.amount} for {ev.artifact_id} (score {ev.score})"),
+    "listing_created": _listed,
+    "listing_sold": lambda ev: ("sold", "green", f"{ev.seller} → {ev.buyer} {ev.artifact_id} for {ev.price}"),
+    "listing_cancelled": lambda ev: ("delist", "dim", f"{ev.seller} {ev.listing_id} ({ev.artifact_id})"),
+    "rate_sliced": lambda ev: ("slice", "magenta", f"{ev.owner} {ev.how} {ev.artifact_id} ({ev.amount:g}/s)"),
+    "loan": lambda ev: ("loan", CONTRACT_STYLE.get(ev.status, ""),
+                        f"{ev.contract_id} {ev.what} {ev.amount} ({ev.lender} → {ev.debtor}, holder {ev.holder})"),
+}
+
+
+def event_parts(ev: Event) -> Parts | None:
+    """(tag, style, text) for an event; None for events too frequent to be news."""
+    describe = EVENT_LINES.get(ev.kind)
+    return describe(ev) if describe is not None else None
+
+
 def describe_event(ev: Event) -> Text | None:
     """One line for the event stream; None for events too frequent to be news."""
-    k = ev.kind
-    t = Text(f"{world_t(ev.t):>8} ", "dim")
-
-    def line(tag: str, style: str, *rest: Any) -> Text:
-        return Text.assemble(t, (f"{tag:<9}", style), *rest)
-
-    if k == "scrip_transferred":
-        return None  # the circulation itself: shown as totals, not line by line
-    if k == "compute_transferred":
-        return line("rescue", "blue", f"{ev.frm} → {ev.to} {ev.credited:.1f} compute")
-    if k == "rate_transferred":
-        return line("rate", "magenta", f"{ev.frm} → {ev.to} {ev.amount:g}/s")
-    if k == "rate_changed":
-        return line("bucket", "magenta", f"{ev.agent_id} rate {ev.rate:g}/s capacity {ev.capacity:g}")
-    if k == "agent_spawned":
-        return line("spawn", "green", f"{ev.parent} founded {ev.agent_id} ({ev.brain}, {ev.scrip} scrip, {ev.rate:g}/s)")
-    if k == "agent_status":
-        if ev.status == "frozen":
-            return None  # frequent for agents paying as they go; the table shows it
-        return line(ev.status, STATUS_STYLE.get(ev.status, ""), f"{ev.agent_id} {ev.detail}".rstrip())
-    if k == "artifact_written":
-        if not ev.created:
-            return None
-        return line("write", "cyan", f"{ev.owner} {ev.artifact_id} ({ev.artifact_kind}, {ev.size} B)")
-    if k == "artifact_transferred":
-        if ev.to == "market" or ev.frm == "market":
-            return None  # custody moves of a listing: the listing lines say it
-        return line("give", "cyan", f"{ev.frm} → {ev.to} {ev.artifact_id}")
-    if k == "config_changed":
-        return line("config", "yellow", f"{ev.by} changed {ev.agent_id}: {', '.join(ev.changes)}")
-    if k == "action_refused":
-        return line("refused", "red", f"{ev.principal} {ev.action}: {ev.reason}")
-    if k == "brain_failed":
-        return line("failed", "red", f"{ev.agent_id}: {ev.error}")
-    if k == "world_control":
-        return line("world", "bold yellow", f"{ev.what} {ev.detail}".rstrip())
-    if k == "sandbox_incident":
-        return line("sandbox", "bold red", f"{ev.agent_id} {ev.failure}: {ev.detail}")
-    if k == "bid_placed":
-        was = f" (was {ev.replaced})" if ev.replaced is not None else ""
-        return line("bid", "green", f"{ev.bidder} bids {ev.amount} on {ev.artifact_id}{was}")
-    if k == "bid_cancelled":
-        return line("unbid", "dim", f"{ev.bidder} {ev.artifact_id} {ev.amount} released: {ev.reason}")
-    if k == "oracle_resolved":
-        winners = ", ".join(ev.winners) or "no winners"
-        return line("oracle", "bold green", f"resolution #{ev.index}: {winners}; price {ev.price}, minted {ev.minted}, UBI {ev.ubi}")
-    if k == "scrip_minted":
-        return line("mint", "green", f"{ev.to} +{ev.amount} for {ev.artifact_id} (score {ev.score})")
-    if k == "listing_created":
-        only = f" for {ev.buyer} only" if ev.buyer else ""
-        return line("list", "cyan", f"{ev.seller} lists {ev.artifact_id} ({ev.artifact_kind}) at {ev.price}{only}")
-    if k == "listing_sold":
-        return line("sold", "green", f"{ev.seller} → {ev.buyer} {ev.artifact_id} for {ev.price}")
-    if k == "listing_cancelled":
-        return line("delist", "dim", f"{ev.seller} {ev.listing_id} ({ev.artifact_id})")
-    if k == "rate_sliced":
-        return line("slice", "magenta", f"{ev.owner} {ev.how} {ev.artifact_id} ({ev.amount:g}/s)")
-    if k == "loan":
-        style = CONTRACT_STYLE.get(ev.status, "")
-        return line("loan", style, f"{ev.contract_id} {ev.what} {ev.amount} ({ev.lender} → {ev.debtor}, holder {ev.holder})")
-    return None
+    parts = event_parts(ev)
+    if parts is None:
+        return None
+    tag, style, text = parts
+    return Text.assemble(Text(f"{world_t(ev.t):>8} ", "dim"), (f"{tag:<9}", style), text)

@@ -39,6 +39,23 @@ async def _bad_bid(pilot: Pilot) -> None:
     await pilot.press("0", "ctrl+s")  # the amount field has focus: the artifact is the selected bid's
 
 
+async def _loan_debtor_history(pilot: Pilot) -> None:
+    await _select("5", "contracts-table", "loan-4")(pilot)
+    await pilot.press("h")  # whose history? the debtor is offered first
+    await pilot.pause()
+    await pilot.press("ctrl+s")
+
+
+async def _completing(pilot: Pilot) -> None:
+    await pilot.press("t")
+    await pilot.pause()
+    to = pilot.app.screen.widget_for("to")  # type: ignore[attr-defined]
+    to.value = ""
+    to.focus()
+    await pilot.pause()
+    await pilot.press("b", "0")
+
+
 # name -> (title, keys, terminal size, what to do first)
 SHOTS: dict[str, tuple[str, list[str], tuple[int, int], Callable[[Pilot], Awaitable[None]] | None]] = {
     "1-agents": ("Agents", [], WIDE, None),
@@ -50,7 +67,10 @@ SHOTS: dict[str, tuple[str, list[str], tuple[int, int], Callable[[Pilot], Awaita
     "7-metrics": ("Metrics", ["7"], WIDE, None),
     "agents-80x24": ("Agents at 80x24", [], SMALL, None),
     "agents-wide": ("Agents on a big terminal: inspector and events", [], (160, 48), None),
-    "frozen-agent": ("A frozen agent", ["enter"], WIDE, _select("1", "agents-table", "d001")),
+    "metrics-wide": ("Metrics on a big terminal, every window", ["7", "w", "w"], (160, 45), None),
+    "frozen-agent": ("A frozen agent and its history", ["enter"], (120, 40), _select("1", "agents-table", "d001")),
+    "agent-history": ("h on a defaulted loan: the debtor's history", [], (120, 40), _loan_debtor_history),
+    "completion": ("A transfer form completing agent ids", [], SMALL, _completing),
     "defaulted-contract": ("A defaulted loan", ["enter"], WIDE, _select("5", "contracts-table", "loan-4")),
     "oom-sandbox": ("A sandbox after an OOM kill", ["enter"], WIDE, _select("2", "containers-table", "c002")),
     "bid-refused": ("A bid the engine refused", [], WIDE, _bad_bid),

@@ -90,19 +90,33 @@ class SteeringMixin:
             closed,
         )
 
-    # suggestions for id fields
-    def _agents(self) -> list[str]:
-        return list(self.world.agents)
+    # choices for id fields: what fits, best first, with a hint each
+    def _agents(self, keep: Callable[[Any], bool] | None = None) -> list[str]:
+        """Live agents (not stopped), or those `keep` accepts."""
+        agents = self.world.agents
+        return [a for a in self.world.live_ids if keep is None or keep(agents[a])]
+
+    def _agent_hints(self) -> dict[str, str]:
+        world = self.world
+        scrip = world.ledger.scrip
+        return {a.id: f"{a.status}, {scrip[a.id]:,} scrip" for a in world.agents.values()}
 
     def _principals(self) -> list[str]:
-        return [OPERATOR, *self.world.agents]
+        return [*self._agents(), OPERATOR]
 
     def _mine(self, *kinds: str) -> list[str]:
-        return [a.id for a in self.world.artifacts.owned_by(OPERATOR) if not kinds or a.kind in kinds]
+        """The operator's own artifacts (newest first), of `kinds` if given."""
+        owned = [a.id for a in self.world.artifacts.owned_by(OPERATOR) if not kinds or a.kind in kinds]
+        return owned[::-1]
 
-    def _agent_field(self, name: str = "agent", label: str = "agent", value: str | None = None, **kw: Any) -> Field:
-        return Field(name, label, "id", value or self.selected("agent") or "", suggestions=self._agents(),
-                     words=kw.pop("words", ("agent",)), **kw)
+    def _artifact_hints(self, ids: list[str]) -> dict[str, str]:
+        by_id = self.world.artifacts.by_id
+        return {i: f"{by_id[i].kind}, {by_id[i].size} B" for i in ids if i in by_id}
+
+    def _agent_field(self, name: str = "agent", label: str = "agent", value: str | None = None,
+                     keep: Callable[[Any], bool] | None = None, **kw: Any) -> Field:
+        return Field(name, label, "id", value or self.selected("agent") or "", choices=self._agents(keep),
+                     closed=True, hints=self._agent_hints(), words=kw.pop("words", ("agent",)), **kw)
 
     # -- the world -------------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
@@ -134,7 +148,7 @@ class SteeringMixin:
         self.form(
             "Spawn an agent",
             [
-                Field("brain", "brain", "id", placeholder=", ".join(brains), suggestions=brains),
+                Field("brain", "brain", "id", placeholder="a brain", choices=brains, closed=True),
                 Field("rate", "rate/s", "float", placeholder="compute rate from your reserve, e.g. 1.0"),
                 Field("scrip", "scrip", "int", optional=True, placeholder="from your scrip (default 0)"),
                 Field("capacity", "capacity", "float", optional=True, placeholder="bucket capacity"),
@@ -147,10 +161,11 @@ class SteeringMixin:
             description="Paid by you: its scrip and compute rate come from yours.",
         )
 
-    def _agent_action(self, method: str, title: str, done: str, confirm: str | None = None) -> None:
+    def _agent_action(self, method: str, title: str, done: str, confirm: str | None = None,
+                      keep: Callable[[Any], bool] | None = None) -> None:
         agent = self.selected("agent")
         if agent is None:
-            self.form(title, [self._agent_field()], self.call("world", method), done)
+            self.form(title, [self._agent_field(keep=keep)], self.call("world", method), done)
             return
 
         def go(yes: bool | None = True) -> None:
@@ -166,10 +181,10 @@ class SteeringMixin:
         self._agent_action("stop_agent", "Stop an agent", "stopped", confirm="Stop {agent} for good?")
 
     def action_pause_agent(self) -> None:
-        self._agent_action("pause_agent", "Pause an agent", "paused")
+        self._agent_action("pause_agent", "Pause an agent", "paused", keep=lambda a: not a.paused)
 
     def action_resume_agent(self) -> None:
-        self._agent_action("resume_agent", "Resume an agent", "resumed")
+        self._agent_action("resume_agent", "Resume an agent", "resumed", keep=lambda a: a.paused)
 
     def action_toggle_agent_pause(self) -> None:
         agent = self.world.agents.get(self.selected("agent") or "")
@@ -179,7 +194,7 @@ class SteeringMixin:
             self.action_pause_agent()
 
     def action_restart_agent(self) -> None:
-        self._agent_action("restart_agent", "Restart a crashed agent", "restarted")
+        self._agent_action("restart_agent", "Restart a crashed agent", "restarted", keep=lambda a: a.crashed)
 
     def action_transfer_scrip(self) -> None:
         have = self.world.ledger.scrip[OPERATOR]
@@ -250,7 +265,7 @@ class SteeringMixin:
         brains = _brains()
         fields = [
             self._agent_field(value=agent_id, words=("configure", "config right", "agent")),
-            Field("brain", "brain", "id", str(cfg.get("brain", "")), suggestions=brains),
+            Field("brain", "brain", "id", str(cfg.get("brain", "")), choices=brains, closed=True),
             Field("params", "params", "json", json.dumps(cfg.get("params", {}), sort_keys=True) if agent else "",
                   optional=True),
             Field("think_delay", "think delay", "float", f"{cfg.get('think_delay', 0.0):g}" if agent else "",
@@ -297,9 +312,9 @@ class SteeringMixin:
         self.form(
             "Place a bid",
             [
-                Field("artifact", "artifact", "id", self._my_bid_artifact() or (unbid[-1] if unbid else ""),
-                      placeholder="an artifact you own (w writes one)", suggestions=mine,
-                      words=("owned", "genesis", "artifact")),
+                Field("artifact", "artifact", "id", self._my_bid_artifact() or (unbid[0] if unbid else ""),
+                      placeholder="an artifact you own (w writes one)", choices=mine, closed=True,
+                      hints=self._artifact_hints(mine), words=("owned", "genesis", "artifact")),
                 Field("amount", "amount", "int", placeholder=f"whole scrip >= {cfg.min_bid}",
                       words=("bid", "minimum", "scrip", "insufficient", "positive")),
             ],
@@ -314,7 +329,8 @@ class SteeringMixin:
             self.invoke("oracle", "cancel", lambda r: f"released {r.value['released']}", artifact=selected)
             return
         mine = [a for (bidder, a) in self.world.oracle.bids if bidder == OPERATOR]
-        self.form("Cancel a bid", [Field("artifact", "artifact", "id", mine[0] if mine else "", suggestions=mine)],
+        self.form("Cancel a bid", [Field("artifact", "artifact", "id", mine[0] if mine else "", choices=mine,
+                                         closed=True, placeholder="one of your bids")],
                   self.call("oracle", "cancel"), lambda r: f"released {r.value['released']}")
 
     def action_resolve_now(self) -> None:
@@ -340,11 +356,12 @@ class SteeringMixin:
         self.form(
             "Sell an artifact or right",
             [
-                Field("artifact", "artifact", "id", self._my_selected_thing(), suggestions=mine,
+                Field("artifact", "artifact", "id", self._my_selected_thing(), choices=mine, closed=True,
+                      hints=self._artifact_hints(mine),
                       placeholder="config:<agent>, a rate slice, a contract, data…", words=("owned", "artifact")),
                 Field("price", "price", "int", placeholder="whole scrip >= 0"),
-                Field("buyer", "only for", "id", optional=True, suggestions=self._principals(),
-                      placeholder="anyone", words=("buyer", "restrict")),
+                Field("buyer", "only for", "id", optional=True, choices=self._principals(),
+                      hints=self._agent_hints(), placeholder="anyone", words=("buyer", "restrict")),
             ],
             self.call("market", "list"),
             lambda r: f"listed as {r.value['listing']}",
@@ -355,10 +372,13 @@ class SteeringMixin:
         listing = self.selected("listing") or ""
         open_ = self.world.market.open
         price = f" for {open_[listing].price} scrip" if listing in open_ else ""
+        # What the operator may buy: open, not its own, and for anyone or for it.
+        buyable = [x.id for x in open_.values() if x.seller != OPERATOR and x.buyer in (None, OPERATOR)]
+        hints = {x.id: f"{x.artifact_id} ({x.artifact_kind}) at {x.price:,}" for x in open_.values()}
         self.form(
             "Buy a listing",
-            [Field("listing", "listing", "id", listing, suggestions=list(open_),
-                   words=("listing", "reserved", "own listing"))],
+            [Field("listing", "listing", "id", listing, choices=buyable, closed=True, hints=hints,
+                   placeholder="an open listing", words=("listing", "reserved", "own listing"))],
             self.call("market", "buy"),
             lambda r: f"bought {r.value['artifact']} for {r.value['paid']}",
             description=f"Atomic: the price goes to the seller and the artifact to you{price}, or nothing happens.",
@@ -370,16 +390,19 @@ class SteeringMixin:
         if listing:
             self.invoke("market", "cancel", f"{listing} delisted", listing=listing)
             return
-        self.form("Delist", [Field("listing", "listing", "id", suggestions=list(self.world.market.open))],
+        mine = [x.id for x in self.world.market.open.values() if x.seller == OPERATOR]
+        self.form("Delist", [Field("listing", "listing", "id", choices=mine, closed=True,
+                                   placeholder="one of your listings")],
                   self.call("market", "cancel"), "delisted")
 
     def action_transfer_artifact(self) -> None:
         self.form(
             "Transfer an artifact or right",
             [
-                Field("artifact", "artifact", "id", self._my_selected_thing(), suggestions=self._mine(),
-                      words=("owned", "artifact", "genesis")),
-                Field("to", "to", "id", suggestions=self._principals(), words=("recipient", "service")),
+                Field("artifact", "artifact", "id", self._my_selected_thing(), choices=self._mine(), closed=True,
+                      hints=self._artifact_hints(self._mine()), words=("owned", "artifact", "genesis")),
+                Field("to", "to", "id", choices=self._agents(), closed=True, hints=self._agent_hints(),
+                      words=("recipient", "service")),
             ],
             self.call("ledger", "transfer_artifact"),
             "transferred",
@@ -396,10 +419,25 @@ class SteeringMixin:
         )
 
     # -- contracts ---------------------------------------------------------------------------------------
-    def _contract_field(self, value: str | None = None, **kw: Any) -> Field:
+    def _contracts(self, *statuses: str, role: str) -> list[str]:
+        """The operator's contracts in `statuses` where it is the `role` (lender, debtor or
+        holder), newest first."""
+        contracts = self.world.contracts
+        out = []
+        for cid, art in contracts.contracts.items():
+            c = art.content
+            who = contracts.holder(cid) if role == "holder" else c[role]
+            if who == OPERATOR and c["status"] in statuses:
+                out.append(cid)
+        return out[::-1]
+
+    def _contract_field(self, choices: list[str], value: str | None = None, **kw: Any) -> Field:
         selected = self.selected("contract") or ""
-        return Field("contract", "contract", "id", selected if value is None else value,
-                     suggestions=list(self.world.contracts.contracts), words=kw.pop("words", ("contract",)), **kw)
+        contracts = self.world.contracts.contracts
+        hints = {cid: f"{contracts[cid].content['status']}, {contracts[cid].content['principal']:,} "
+                      f"{contracts[cid].content['lender']}→{contracts[cid].content['debtor']}" for cid in choices}
+        return Field("contract", "contract", "id", selected if value is None else value, choices=choices,
+                     closed=True, hints=hints, words=kw.pop("words", ("contract",)), **kw)
 
     def action_offer_loan(self) -> None:
         cap = self.world.config.contracts.max_rate_per_day
@@ -407,7 +445,8 @@ class SteeringMixin:
         self.form(
             "Offer a loan",
             [
-                Field("debtor", "debtor", "id", debtor, suggestions=self._agents(), words=("debtor", "borrow", "yourself")),
+                Field("debtor", "debtor", "id", debtor, choices=self._agents(), closed=True, hints=self._agent_hints(),
+                      words=("debtor", "borrow", "yourself")),
                 Field("principal", "principal", "int", placeholder="whole scrip, held until accepted",
                       words=("principal", "scrip", "insufficient")),
                 Field("rate_per_day", "rate/day", "float", placeholder=f"simple interest per day, 0 to {cap:g}"),
@@ -417,21 +456,23 @@ class SteeringMixin:
             lambda r: f"offered {r.value['contract']}",
         )
 
-    def _contract_action(self, method: str, title: str, done: str) -> None:
+    def _contract_action(self, method: str, title: str, done: str, role: str) -> None:
         selected = self.selected("contract")
         if selected:
             self.invoke("contracts", method, f"{selected}: {done}", contract=selected)
             return
-        self.form(title, [self._contract_field()], self.call("contracts", method), done)
+        choices = self._contracts("offered", role=role)
+        self.form(title, [self._contract_field(choices, placeholder=f"a loan offered {'to' if role == 'debtor' else 'by'} you")],
+                  self.call("contracts", method), done)
 
     def action_accept_loan(self) -> None:
-        self._contract_action("accept", "Accept a loan", "accepted")
+        self._contract_action("accept", "Accept a loan", "accepted", "debtor")
 
     def action_decline_loan(self) -> None:
-        self._contract_action("decline", "Decline a loan", "declined")
+        self._contract_action("decline", "Decline a loan", "declined", "debtor")
 
     def action_cancel_loan(self) -> None:
-        self._contract_action("cancel", "Cancel a loan offer", "offer cancelled")
+        self._contract_action("cancel", "Cancel a loan offer", "offer cancelled", "lender")
 
     def action_repay_loan(self) -> None:
         world = self.world
@@ -442,7 +483,7 @@ class SteeringMixin:
             owed = str(world.contracts.owed(art.content, world.clock.now()) or "")
         self.form(
             "Repay a loan",
-            [self._contract_field(words=("contract", "debtor")),
+            [self._contract_field(self._contracts("active", "defaulted", role="debtor"), words=("contract", "debtor")),
              Field("amount", "amount", "int", owed, placeholder="whole scrip, at most what you owe",
                    words=("owe", "scrip", "insufficient", "positive"))],
             self.call("contracts", "repay"),
@@ -457,10 +498,11 @@ class SteeringMixin:
         self.form(
             "Sell a debt claim",
             [
-                self._contract_field(words=("owned", "artifact", "contract")),
+                self._contract_field(self._contracts("active", "defaulted", role="holder"),
+                                     words=("owned", "artifact", "contract")),
                 Field("price", "price", "int", placeholder="whole scrip >= 0"),
-                Field("buyer", "only for", "id", optional=True, suggestions=self._principals(),
-                      placeholder="anyone", words=("buyer", "restrict")),
+                Field("buyer", "only for", "id", optional=True, choices=self._principals(),
+                      hints=self._agent_hints(), placeholder="anyone", words=("buyer", "restrict")),
             ],
             submit,
             lambda r: f"claim listed as {r.value['listing']}",

@@ -1,21 +1,38 @@
-"""The `llm` brain: any OpenAI-compatible chat endpoint decides the agent's next action.
+"""The `llm` brain: a language model behind any OpenAI-compatible chat endpoint decides the
+agent's next action.
 
-One turn: build the prompt from the observation (time injected, balances, bids, listings,
-contracts, recent results and errors, and the action vocabulary generated from the genesis
-artifacts' `describe()`), ask the model over HTTP (never blocking the event loop), charge
-the tokens it used (compute, and dollars against the world's LLM budget), and turn its JSON
-answer into an engine action.
+One turn: build the request (the stable prefix every agent of the world shares, then the
+agent's small observation: `llm_prompt`), wait for a place at the endpoint's gate (a fair
+queue: `llm_gate`), ask the model over HTTP (never blocking the event loop), charge the
+tokens it used (compute, and dollars against the world's LLM budget), and turn its answer
+into an engine action. The answer is constrained by the action's JSON schema where the
+server supports it (`response_format` as a JSON schema for OpenAI, vLLM and llama.cpp's
+native server; `{"type": "json_object", "schema": ...}` for llama-cpp-python; Ollama's
+`format`), falling back step by step when a server refuses, down to parsing plain text.
+
+With `local = true` the brain starts (once per process) the llama.cpp server on a free
+loopback port serving a GGUF file (`engine.local_llm`), and speaks to it.
+
+Every request and its answer are journalled (`engine.llm_record`); a world given a
+recording (`--llm-replay FILE.db`) answers each request from it and calls no model. Under
+virtual time the scheduler lands async work in the order it started, once none is in
+flight, so a recorded world and its replay run the same: same prompts, same answers,
+same report.
 
 What can go wrong is a *failed turn*, never an exception: the brain returns `NOOP` with the
 thought still charged, and the model is shown the error on its next turn. That covers an
-answer that is not JSON or not a valid action, a timeout, a refused or failing request, and
+answer that is not JSON or not a valid action, a timeout, a refused or failing request,
 rate limiting (HTTP 429: the brain waits the server's Retry-After in real seconds, then
-retries up to `max_retries` times). The agent's task stays runnable while it waits, so a
-virtual clock does not jump past a call in flight.
+retries up to `max_retries` times) and, in a replay, a request the recording lacks. The
+agent's task stays runnable while it waits, so a virtual clock does not jump past a call
+in flight.
 
 When the world's LLM budget is spent the brain stops thinking: it makes no more calls and
 answers a long sleep (until the budget has room again) at no compute cost, while scripted
 brains in the same world go on.
+
+A brain never holds the world: all it uses beyond the observation comes through the
+view's narrow `llm` capability (`engine.llm_access.LLMAccess`).
 
 The `openai` package is an optional extra (`pip install -e '.[llm]'`): it is imported
 lazily, in a worker thread, on the first thought. A world that uses this brain without it
@@ -25,27 +42,31 @@ is refused when its config is validated, with a message that says what to instal
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import importlib
 import importlib.util
+import json
 import math
 import os
 import re
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.lowlevel
 from pydantic import Field, field_validator
 
 from ..actions import NOOP, Action, Sleep
-from ..errors import Refusal
-from ..events import BrainFailed
+from ..llm_record import RecordedAnswer, request_key, row_for
 from . import register
 from .base import Brain, BrainParams
+from .llm_gate import EndpointGate, gate_for
 from .llm_prompt import (
     DEFAULT_SYSTEM_PROMPT,
     InvalidAnswer,
+    action_schema,
+    changes,
     describe_result,
     observation,
     parse_answer,
@@ -55,16 +76,23 @@ from .llm_prompt import (
 
 if TYPE_CHECKING:
     from ..agent import AgentView
+    from ..llm_access import LLMAccess
 
 INSTALL_HINT = "the llm brain needs the openai package: pip install -e '.[llm]' (or pip install openai)"
 NO_KEY = "not-needed"  # local servers ignore the key, but the client wants one
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# How an answer is constrained, strongest first; a server that refuses one gets the next.
+# json_schema: OpenAI, vLLM, llama.cpp's llama-server, recent Ollama. llama_cpp: the
+# llama-cpp-python server's {"type": "json_object", "schema": ...}. ollama: Ollama's `format`.
+FORMAT_CHAIN = ("json_schema", "llama_cpp", "json_object", None)
+AnswerFormat = Literal["auto", "json_schema", "llama_cpp", "ollama", "json_object"]
 
 
 class LLMUnavailable(RuntimeError):
-    """The brain cannot run at all (no openai package, no API key): a configuration problem,
-    raised so the agent backs off and, if it persists, is marked crashed with this reason."""
+    """The brain cannot run at all (no openai package, no API key, no local model): a
+    configuration problem, raised so the agent backs off and, if it persists, is marked
+    crashed with this reason."""
 
 
 def openai_available() -> bool:
@@ -118,7 +146,7 @@ class CallFailed(Exception):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
-        self.again_now = again_now  # the request changed (JSON mode off): not a retry
+        self.again_now = again_now  # the request changed (a weaker answer format): not a retry
 
 
 @register
@@ -138,12 +166,17 @@ class LLMBrain(Brain):
             "http://127.0.0.1:11434/v1", min_length=1, max_length=500,
             description="OpenAI-compatible API root (Ollama, llama.cpp server, vLLM, ...)",
         )
+        local: bool = Field(False, description="serve the model here: start the llama.cpp server on loopback "
+                            "(base_url and model are then ignored)")
+        local_model: str | None = Field(None, min_length=1, max_length=4096,
+                                        description="GGUF file for local = true (none: the packaged small model)")
         api_key_env: str | None = Field(
             None, max_length=100, description="environment variable holding the API key (none: 'not-needed')"
         )
         system_prompt: str = Field(
             DEFAULT_SYSTEM_PROMPT, max_length=20_000,
-            description="the agent's persona and goals; answer format and vocabulary are appended",
+            description="the agent's role and goals, at the top of each turn's message "
+            "(the rules, the answer format and the vocabulary form the shared system prefix)",
         )
         temperature: float = Field(0.7, ge=0, le=2, allow_inf_nan=False)
         max_tokens: int = Field(256, ge=1, le=65_536, description="longest answer")
@@ -155,20 +188,28 @@ class LLMBrain(Brain):
         max_retry_wait: float = Field(
             30.0, gt=0, le=3600, allow_inf_nan=False, description="cap on any one wait, Retry-After included"
         )
+        max_in_flight: int = Field(
+            4, ge=1, le=256, description="requests in flight to this endpoint at once, across all its agents "
+            "(the rest queue in turn); a local server takes one at a time"
+        )
         compute_per_token: float = Field(
             0.002, ge=0, allow_inf_nan=False, description="thought cost = tokens used * this (at least think_cost)"
         )
         dollars_per_1k_tokens: float = Field(
             0.0, ge=0, allow_inf_nan=False, description="charged to the world's llm_budget"
         )
-        json_mode: bool = Field(True, description="ask the server for a JSON object (response_format)")
-        history: int = Field(6, ge=0, le=100, description="recent turns shown to the model")
-        peers: int = Field(12, ge=0, le=1000, description="other agents shown in the observation")
+        json_mode: bool = Field(True, description="constrain the answer (answer_format); false: plain text, parsed")
+        answer_format: AnswerFormat = Field(
+            "auto", description="how the answer is constrained: json_schema, llama_cpp, ollama or json_object; "
+            "auto tries the strongest and steps down when a server refuses"
+        )
+        history: int = Field(3, ge=0, le=100, description="recent turns shown to the model")
+        peers: int = Field(6, ge=0, le=1000, description="other agents shown in the observation")
+        max_items: int = Field(5, ge=1, le=100, description="most artifacts, listings, contracts shown")
         max_sleep: float = Field(600.0, gt=0, allow_inf_nan=False, description="longest sleep the model may choose")
         budget_sleep: float = Field(
             300.0, gt=0, allow_inf_nan=False, description="world seconds between budget checks once it is spent"
         )
-
         @field_validator("api_key_env")
         @classmethod
         def _env_name(cls, v: str | None) -> str | None:
@@ -192,176 +233,260 @@ class LLMBrain(Brain):
 
     def __init__(self, params: BrainParams, rng) -> None:
         super().__init__(params, rng)
+        p = params
         self._client: Any = None
         self._client_token: Any = None
         self._openai: Any = None
-        self._system: str | None = None
-        self._system_world: Any = None
-        self._json_mode = params.json_mode  # switched off if the server refuses it
-        self.history: deque[dict[str, Any]] = deque(maxlen=max(1, params.history))
+        self._endpoint = p.base_url
+        self._model = p.model
+        self._prefix: str | None = None
+        self._schema: dict[str, Any] | None = None
+        if not p.json_mode:
+            self._format: str | None = None
+        elif p.answer_format == "auto":
+            self._format = "llama_cpp" if p.local else "json_schema"
+        else:
+            self._format = p.answer_format
+        self.history: deque[dict[str, Any]] = deque(maxlen=max(1, p.history))
         self._pending: dict[str, Any] | None = None  # the answer whose result comes next turn
+        self._last_obs: dict[str, Any] | None = None
         self.error: str | None = None  # shown to the model on the next turn
         self.budget_exhausted = False
+        # Where the current thought is, for the agent's detail.
+        self._gate: EndpointGate | None = None
+        self._agent_id = ""
+        self._asked_at: float | None = None
         # Counters for reports, the UI and tests.
         self.calls = 0  # HTTP requests made, retries included
         self.turns = 0  # thoughts that reached the model (or tried to)
+        self.answers = 0  # turns the model answered (tokens known), valid or not
+        self.answered = 0  # turns whose answer was a valid action
         self.failed_turns = 0
+        self.replay_missing = 0  # replayed turns the recording had no answer for
         self.consecutive_failures = 0
         self.prompt_tokens = 0
+        self.cached_prompt_tokens = 0  # of prompt_tokens, served by the server's prompt cache
         self.completion_tokens = 0
+        self.last_tokens: tuple[int, int, int] | None = None  # (prompt, cached, completion)
         self.dollars = 0.0
 
     # -- the turn -----------------------------------------------------------------------------
     async def decide(self, view: AgentView) -> Action:
-        world = getattr(view, "_world", None)
+        access = view.llm
+        self._agent_id = view.id
         self._remember(view)
-        if self._budget_spent(world):
-            return self._stop_thinking(view, world)
+        if self._budget_spent(access):
+            return self._stop_thinking(access)
         p = self.params
         self.turns += 1
-        messages = self._messages(view, world)
-        try:
-            response = await self._complete(messages)
-        except CallFailed as e:
-            self.thought_cost = p.think_cost
-            return self._fail(view, world, str(e))
-        usage = getattr(response, "usage", None)
-        text, finish = self._text(response)
-        prompt_tokens, completion_tokens = self._tokens(usage, messages, text)
-        tokens = prompt_tokens + completion_tokens
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
+        messages = self._messages(view, access)
+        asked = {"model": self._request_model(), "messages": messages,
+                 "temperature": p.temperature, "max_tokens": p.max_tokens}
+        digest = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()
+        key = request_key(asked, access.occurrence(digest))
+        # Under virtual time the scheduler lands answers in the order the requests were
+        # made, once none is in flight: a replay (answers at once) runs as the recording did.
+        got = await self._answer(access, asked, key, view)
+        if got is None:
+            self.replay_missing += 1
+            return self._fail(view, access, f"no recorded answer for this request in {access.replay.source} "
+                              "(the replayed world asked what the recording never saw)")
+        if got.error is not None:
+            return self._fail(view, access, got.error)
+        self.answers += 1
+        self.prompt_tokens += got.prompt_tokens
+        self.cached_prompt_tokens += got.cached_tokens
+        self.completion_tokens += got.completion_tokens
+        self.last_tokens = (got.prompt_tokens, got.cached_tokens, got.completion_tokens)
+        tokens = got.prompt_tokens + got.completion_tokens
         self.thought_cost = max(p.think_cost, tokens * p.compute_per_token)
-        if not self._pay(world, tokens):
-            return self._stop_thinking(view, world, charged=True)
+        if not self._pay(access, tokens):
+            return self._stop_thinking(access, charged=True)
         try:
-            action, answer = parse_answer(text, max_sleep=p.max_sleep)
+            action, answer = parse_answer(got.answer, max_sleep=p.max_sleep)
         except InvalidAnswer as e:
             msg = str(e)
-            if finish == "length":
+            if got.finish == "length":
                 msg += f" (the answer was cut off at max_tokens={p.max_tokens}; answer shorter)"
-            return self._fail(view, world, msg, keep_cost=True)
+            return self._fail(view, access, msg, keep_cost=True)
+        self.answered += 1
         self._pending = answer
         self.error = None
         self.consecutive_failures = 0
         return action
 
+    def _request_model(self) -> str:
+        from ..local_llm import LOCAL_MODEL_NAME
+
+        return LOCAL_MODEL_NAME if self.params.local else self.params.model
+
+    async def _answer(self, access: LLMAccess, asked: dict[str, Any], key: str, view: AgentView) -> RecordedAnswer | None:
+        """The answer from the recording being replayed (None when it has none), or from
+        the model, journalled."""
+        replay = access.replay
+        if replay is not None:
+            return replay.answer(key)
+        got = await self._ask(asked, view.id)
+        params = {"temperature": asked["temperature"], "max_tokens": asked["max_tokens"], "format": self._format or "text"}
+        access.record(row_for(key, view.id, view.now, asked["model"], params, got))
+        return got
+
     def _remember(self, view: AgentView) -> None:
         """Pair the previous turn's answer with the result the world gave it."""
         if self._pending is not None:
             self.history.append(
-                {"t": round(view.now, 3), "you_did": self._pending, "result": describe_result(view.last_result)}
+                {"t": round(view.now, 1), "you_did": self._pending, "result": describe_result(view.last_result)}
             )
             self._pending = None
 
-    def _messages(self, view: AgentView, world: Any) -> list[dict[str, str]]:
+    def _messages(self, view: AgentView, access: LLMAccess) -> list[dict[str, str]]:
         p = self.params
-        if self._system is None or self._system_world is not world:
-            self._system = system_message(p.system_prompt, world) if world is not None else p.system_prompt
-            self._system_world = world
-        obs = observation(view, world, peers=p.peers)
+        if self._prefix is None:
+            services = access.services()
+            self._prefix = system_message(access.action_costs(), services)
+            self._schema = action_schema(services, max_sleep=p.max_sleep)
+        obs = observation(view, access, peers=p.peers, max_items=p.max_items)
+        changed = changes(self._last_obs, obs, max_items=p.max_items)
+        self._last_obs = obs
         history = list(self.history)[-p.history:] if p.history else []
         return [
-            {"role": "system", "content": self._system},
-            {"role": "user", "content": user_message(obs, history, self.error)},
+            {"role": "system", "content": self._prefix},
+            {"role": "user", "content": user_message(p.system_prompt, obs, changed, history, self.error)},
         ]
 
-    def _fail(self, view: AgentView, world: Any, error: str, keep_cost: bool = False) -> Action:
+    def _fail(self, view: AgentView, access: LLMAccess, error: str, keep_cost: bool = False) -> Action:
         """A failed turn: charged (the thought happened), the error kept for the next turn."""
         if not keep_cost:
             self.thought_cost = self.params.think_cost
         self.failed_turns += 1
         self.consecutive_failures += 1
         self.error = error
-        self.history.append({"t": round(view.now, 3), "you_did": "failed turn", "result": {"ok": False, "error": error}})
-        if world is not None:
-            world.bus.publish(BrainFailed(world.clock.now(), view.id, f"llm: {error}", self.consecutive_failures))
+        self.history.append({"t": round(view.now, 1), "you_did": "failed turn", "result": {"ok": False, "error": error}})
+        access.report_failure(f"llm: {error}", self.consecutive_failures)
         return NOOP
 
     # -- the budget -----------------------------------------------------------------------------
-    def _budget_spent(self, world: Any) -> bool:
-        if world is None or self.params.dollars_per_1k_tokens <= 0:
+    def _budget_spent(self, access: LLMAccess) -> bool:
+        if self.params.dollars_per_1k_tokens <= 0:
             return False
-        ledger = world.ledger
-        spent = ledger.llm_spent >= ledger.llm_budget - 1e-12
+        spent = access.exhausted()
         if not spent:
             self.budget_exhausted = False
         return spent
 
-    def _pay(self, world: Any, tokens: int) -> bool:
+    def _pay(self, access: LLMAccess, tokens: int) -> bool:
+        """Charge the budget; False when it could not pay in full (thinking stops)."""
         dollars = tokens / 1000.0 * self.params.dollars_per_1k_tokens
-        if world is None:
-            self.dollars += dollars
-            return True
-        ledger = world.ledger
-        try:
-            ledger.spend_llm(dollars)
-        except Refusal as r:
-            if r.code != "budget":
-                raise
-            # The tokens are used: the budget pays what it has left, and thinking stops.
-            left = max(0.0, ledger.llm_budget - ledger.llm_spent)
-            if left > 0:
-                ledger.spend_llm(left)
-            self.dollars += left
-            return False
-        self.dollars += dollars
-        return True
+        paid = access.spend(dollars)
+        self.dollars += paid
+        return paid >= dollars
 
-    def _stop_thinking(self, view: AgentView, world: Any, charged: bool = False) -> Action:
+    def _stop_thinking(self, access: LLMAccess, charged: bool = False) -> Action:
         """The budget is spent: no call, no compute; sleep until the budget has room."""
         if not charged:
             self.thought_cost = 0.0
         if not self.budget_exhausted:
             self.budget_exhausted = True
             self.error = None
-            if world is not None:
-                ledger = world.ledger
-                world.bus.publish(BrainFailed(
-                    world.clock.now(), view.id,
-                    f"llm: LLM budget exhausted ({ledger.llm_spent:.4f} of {ledger.llm_budget:.4f} dollars): "
-                    "thinking stopped", 0,
-                ))
-        ledger = None if world is None else world.ledger
+            access.report_failure(
+                f"llm: LLM budget exhausted ({access.spent:.4f} of {access.budget:.4f} dollars): thinking stopped", 0)
 
         def budget_has_room(_view: Any) -> bool:
-            return ledger is not None and ledger.llm_spent < ledger.llm_budget - 1e-12
+            return not access.exhausted()
 
         return Sleep(until=budget_has_room, timeout=self.params.budget_sleep)
+
+    # -- for reports and the UI -----------------------------------------------------------------
+    def usage(self) -> dict[str, Any]:
+        """Turns, tokens and dollars so far (the report and the agent's detail)."""
+        n = max(1, self.answers)
+        return {
+            "turns": self.turns,
+            "answers": self.answers,
+            "valid_answers": self.answered,
+            "failed_turns": self.failed_turns,
+            "replay_missing": self.replay_missing,
+            "prompt_tokens": self.prompt_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "dollars": round(self.dollars, 9),
+            "per_answer": {  # the mean over the turns the model answered
+                "prompt_tokens": round(self.prompt_tokens / n, 1),
+                "new_prompt_tokens": round((self.prompt_tokens - self.cached_prompt_tokens) / n, 1),
+                "completion_tokens": round(self.completion_tokens / n, 1),
+            },
+        }
+
+    def activity(self) -> str:
+        """What the thought in progress waits for: its place at the endpoint, or the model."""
+        gate = self._gate
+        if gate is not None:
+            place = gate.place(self._agent_id)
+            if place is not None:
+                return f"queued {place} of {len(gate.queue)} for {gate.endpoint} ({gate.in_flight} in flight)"
+        if self._asked_at is not None:
+            return f"asking {self._request_model()} ({time.monotonic() - self._asked_at:.0f}s)"
+        return ""
 
     # -- the request ----------------------------------------------------------------------------
     async def _ensure_client(self) -> Any:
         """One client per brain and event loop, made in a worker thread (importing openai
-        and building its SSL context would otherwise stall every agent)."""
+        and building its SSL context would otherwise stall every agent). A local model's
+        server is started here on first use (also in a worker thread)."""
         token = anyio.lowlevel.current_token()
         if self._client is not None and self._client_token is token:
             return self._client
         p = self.params
-        if p.api_key_env is None:
+        if p.local:
+            from ..local_llm import LocalModelError, local_server
+
+            try:
+                server = await anyio.to_thread.run_sync(local_server, p.local_model)
+            except LocalModelError as e:
+                raise LLMUnavailable(str(e)) from None
+            self._endpoint = server.url
+            key = NO_KEY
+        elif p.api_key_env is None:
             key = NO_KEY
         else:
             key = os.environ.get(p.api_key_env)
             if not key:
                 raise LLMUnavailable(f"the llm brain's api_key_env {p.api_key_env!r} is not set in the environment")
+        endpoint = self._endpoint
 
         def make() -> Any:
             openai = self._openai or _import_openai()
-            client = openai.AsyncOpenAI(base_url=p.base_url, api_key=key, timeout=p.timeout, max_retries=0)
+            client = openai.AsyncOpenAI(base_url=endpoint, api_key=key, timeout=p.timeout, max_retries=0)
             return openai, client
 
         self._openai, self._client = await anyio.to_thread.run_sync(make)
         self._client_token = token
         return self._client
 
-    async def _complete(self, messages: list[dict[str, str]]) -> Any:
+    async def _ask(self, asked: dict[str, Any], who: str) -> RecordedAnswer:
+        """The model's answer, or the error the request ended in (after its retries)."""
+        try:
+            response = await self._complete(asked, who)
+        except CallFailed as e:
+            return RecordedAnswer(None, None, 0, 0, 0, str(e))
+        text, finish = self._text(response)
+        prompt, completion, cached = self._tokens(getattr(response, "usage", None), asked["messages"], text)
+        return RecordedAnswer(text or "", finish, prompt, completion, cached, None)
+
+    async def _complete(self, asked: dict[str, Any], who: str) -> Any:
         """The chat completion, with retries: Retry-After honoured, else exponential backoff
-        (real seconds: the network is real even when world time is virtual)."""
+        (real seconds: the network is real even when world time is virtual). Each try
+        takes its turn at the endpoint's gate."""
         client = await self._ensure_client()
         p = self.params
+        gate = gate_for(self._endpoint, 1 if p.local else p.max_in_flight)
         attempt = 0
         while True:
+            self._gate = gate
+            ticket = await gate.enter(who)
+            self._asked_at = time.monotonic()
             try:
-                return await self._once(client, messages)
+                return await self._once(client, asked)
             except CallFailed as e:
                 if e.again_now:
                     continue
@@ -370,19 +495,35 @@ class LLMBrain(Brain):
                     raise CallFailed(f"{e}{tries}", False) from None
                 wait = e.retry_after if e.retry_after is not None else p.retry_backoff * 2**attempt
                 attempt += 1
-                await anyio.sleep(min(wait, p.max_retry_wait))
+            finally:
+                gate.leave(ticket)
+                self._gate = None
+                self._asked_at = None
+            await anyio.sleep(min(wait, p.max_retry_wait))
 
-    async def _once(self, client: Any, messages: list[dict[str, str]]) -> Any:
+    def _format_fields(self) -> dict[str, Any]:
+        f = self._format
+        schema = self._schema
+        if f == "json_schema":
+            return {"response_format": {"type": "json_schema", "json_schema": {"name": "action", "schema": schema}}}
+        if f == "llama_cpp":
+            return {"response_format": {"type": "json_object", "schema": schema}}
+        if f == "ollama":
+            return {"extra_body": {"format": schema}}
+        if f == "json_object":
+            return {"response_format": {"type": "json_object"}}
+        return {}
+
+    def _weaker_format(self) -> str | None:
+        f = self._format
+        if f == "ollama":
+            return "json_object"
+        return FORMAT_CHAIN[FORMAT_CHAIN.index(f) + 1] if f in FORMAT_CHAIN and f is not None else None
+
+    async def _once(self, client: Any, asked: dict[str, Any]) -> Any:
         p = self.params
         openai = self._openai
-        kwargs: dict[str, Any] = {
-            "model": p.model,
-            "messages": messages,
-            "temperature": p.temperature,
-            "max_tokens": p.max_tokens,
-        }
-        if self._json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
+        kwargs: dict[str, Any] = {**asked, **self._format_fields()}
         self.calls += 1
         response = None
         try:
@@ -392,15 +533,18 @@ class LLMBrain(Brain):
         except openai.APITimeoutError:
             raise CallFailed(f"the model did not answer within {p.timeout:g}s (timeout)", True) from None
         except openai.APIConnectionError as e:
-            raise CallFailed(f"cannot reach {p.base_url}: {e}", True) from None
+            raise CallFailed(f"cannot reach {self._endpoint}: {e}", True) from None
         except openai.APIStatusError as e:
             status = e.status_code
             retry_after = retry_after_seconds(getattr(e.response, "headers", None))
             body = _body_text(e)
-            if self._json_mode and status in (400, 422) and _about_json_mode(body):
-                # A server without JSON mode: ask again without it, from now on.
-                self._json_mode = False
-                raise CallFailed(f"the server does not support JSON mode: {body}", True, again_now=True) from None
+            # llama-cpp-python answers an unknown response_format type with a 500.
+            if self._format is not None and status in (400, 422, 500) and _about_json_mode(body):
+                # The server does not take this answer format: ask again with a weaker one.
+                was = self._format
+                self._format = self._weaker_format()
+                raise CallFailed(f"the server does not support the answer format {was}: {body}", True,
+                                 again_now=True) from None
             if status == 429:
                 msg = "rate limited by the server (HTTP 429)"
             else:
@@ -428,21 +572,27 @@ class LLMBrain(Brain):
             )
         elif content is not None and not isinstance(content, str):
             content = str(content)
-        return content, getattr(choice, "finish_reason", None)
+        finish = getattr(choice, "finish_reason", None)
+        return content, finish if isinstance(finish, str) else None
 
     @staticmethod
-    def _tokens(usage: Any, messages: list[dict[str, str]], text: str | None) -> tuple[int, int]:
-        """Tokens used, from the server's `usage`; estimated (4 characters a token) when a
-        server does not report it, so thinking is never free by omission."""
+    def _tokens(usage: Any, messages: list[dict[str, str]], text: str | None) -> tuple[int, int, int]:
+        """(prompt, completion, cached prompt) tokens, from the server's `usage`; estimated
+        (4 characters a token) when a server does not report it, so thinking is never free
+        by omission. Cached tokens come from `usage.prompt_tokens_details.cached_tokens`."""
         prompt = getattr(usage, "prompt_tokens", None)
         completion = getattr(usage, "completion_tokens", None)
         total = getattr(usage, "total_tokens", None)
+        details = getattr(usage, "prompt_tokens_details", None)
+        cached = details.get("cached_tokens") if isinstance(details, dict) else getattr(details, "cached_tokens", None)
         if isinstance(prompt, int) and isinstance(completion, int):
-            return max(0, prompt), max(0, completion)
+            prompt, completion = max(0, prompt), max(0, completion)
+            cached = min(prompt, max(0, cached)) if isinstance(cached, int) else 0
+            return prompt, completion, cached
         if isinstance(total, int):
-            return max(0, total), 0
+            return max(0, total), 0, 0
         est_prompt = sum(len(m["content"]) for m in messages) // 4 + 1
-        return est_prompt, len(text or "") // 4
+        return est_prompt, len(text or "") // 4, 0
 
 
 def _about_json_mode(message: str) -> bool:

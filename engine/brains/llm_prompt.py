@@ -1,22 +1,31 @@
 """What the LLM brain tells the model, and how it reads the answer.
 
-* `vocabulary(world)`: the action vocabulary, generated from the waist's cost table and every
-  genesis artifact's `describe()` (methods, parameters, costs), so a new service or a new
-  price shows up in the prompt without anyone editing a string.
-* `observation(view, ...)`: the agent's observation as JSON: wall time and the time left to
-  the oracle's next resolution (SPEC §1), balances, its artifacts and open bids, listings,
-  its contracts, a few other agents.
-* `parse_answer(text)`: the model's JSON answer, validated by a pydantic discriminated union
-  on `"action"` and turned into an engine action; `InvalidAnswer` says what was wrong, in a
-  sentence the model is shown on its next turn.
+A request is two messages, built so a server's prompt cache serves most of it:
 
-No network and no `openai` here: this module is pure and tested on its own.
+* the **system message**, a stable prefix shared by every agent of a model: the world's
+  rules, the answer format and the action vocabulary, generated from the waist's cost
+  table and every genesis service's `describe()` (methods, parameters, costs), so a new
+  service or a new price shows up without anyone editing a string;
+* the **user message**, small and bounded: the agent's role (its `system_prompt` param),
+  its observation now (time injected, balances, a few of its artifacts, bids, listings,
+  contracts and peers), what changed since its last turn, its last few turns and their
+  results, and the error of a failed turn.
+
+`action_schema(services)` is the answer's JSON schema, one branch per action and per
+agent-callable genesis method, with typed arguments: sent as the request's response format
+where the server supports it, so even a small model answers a valid action.
+`parse_answer(text)` validates an answer (a pydantic discriminated union on `"action"`)
+and turns it into an engine action; `InvalidAnswer` says what was wrong, in a sentence
+the model is shown on its next turn. It is the only check when a server ignores the schema.
+
+No network, no `openai` and no world here: this module is pure and tested on its own.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -34,8 +43,10 @@ from ..events import EVENT_KINDS
 
 if TYPE_CHECKING:
     from ..agent import AgentView
+    from ..llm_access import LLMAccess
 
-DEFAULT_SYSTEM_PROMPT = (
+# The rules of the world, first in every request of every agent (the cached prefix).
+WORLD_RULES = (
     "You are an autonomous agent in a small economy. You hold scrip (whole-number money) and a "
     "compute bucket that refills at your rate; every thought and action costs compute, and "
     "when your compute is below zero you are frozen until it refills. New scrip is minted only "
@@ -44,36 +55,55 @@ DEFAULT_SYSTEM_PROMPT = (
     "borrow, and help or pay other agents. Think briefly, act purposefully, and sleep when "
     "there is nothing worth paying compute for."
 )
+# The role an agent plays when its params give none (the start of each user message).
+DEFAULT_SYSTEM_PROMPT = (
+    "Earn scrip: write short, distinctive artifacts and bid on them before each oracle "
+    "resolution; keep some scrip in reserve, and sleep when there is nothing worth doing."
+)
 
 ANSWER_FORMAT = """\
 ## How to answer
-Answer with exactly one JSON object and nothing else. Its "action" field chooses one of:
+One JSON object, nothing else. "action" is one of:
 {"action": "noop"}
 {"action": "read", "artifact_id": "<id>"}
-{"action": "write", "content": "<text or JSON>", "kind": "data" | "code", "artifact_id": "<optional: an id you own to overwrite, or a new id>"}
+{"action": "write", "content": "<text>", "kind": "data" | "code"}
 {"action": "delete", "artifact_id": "<id you own>"}
-{"action": "invoke", "target": "<service or code artifact id>", "method": "<method>", "args": {<named arguments>}}
+{"action": "invoke", "target": "<service>", "method": "<method>", "args": {<named arguments>}}
 {"action": "sleep", "seconds": <number>}
-{"action": "sleep", "until_event": ["<event kind>", ...], "timeout": <seconds>, "only_mine": true | false}
-You may add "reason": "<one short sentence>". Scrip amounts are whole numbers (1, not 1.0).
-Code artifacts are Python defining run(...); invoke them with method "run" (price + CPU time)."""
+{"action": "sleep", "until_event": ["<event kind>"], "timeout": <seconds>}
+Scrip amounts are whole numbers. Artifact ids, amounts and agents come from your observation."""
 
 
 class InvalidAnswer(ValueError):
     """The model's answer was not a valid action; the message is shown to it next turn."""
 
 
-# -- the vocabulary -------------------------------------------------------------------------------
+# A service as the prompt and the schema see it: its describe(), and the required
+# parameters of each method (None where unknown: every parameter counts as required).
+Service = tuple[dict[str, Any], dict[str, frozenset[str] | None]]
+
+
+def _agent_methods(services: Iterable[Service]):
+    for info, required in services:
+        methods = {n: m for n, m in info["methods"].items() if not m.get("operator_only")}
+        if methods:
+            yield info, {n: (methods[n], required.get(n)) for n in sorted(methods)}
+
+
+# -- the vocabulary (the stable prefix) -------------------------------------------------------------
 
 
 def _fmt_cost(cost: float) -> str:
     return f"{cost:g}"
 
 
-def vocabulary(world: Any) -> str:
+def _first_sentence(doc: str) -> str:
+    end = doc.find(". ")
+    return doc if end < 0 else doc[: end + 1]
+
+
+def vocabulary(costs: dict[str, float], services: Iterable[Service]) -> str:
     """Every action and every agent-callable genesis method, with parameters and costs."""
-    waist = world.waist
-    costs = waist.costs
     lines = [
         ANSWER_FORMAT,
         "",
@@ -83,20 +113,15 @@ def vocabulary(world: Any) -> str:
         "",
         "## Services (invoke target.method with args; a ? marks an optional argument)",
     ]
-    for service_id, service in waist.genesis.items():
-        info = service.describe()
-        methods = {n: m for n, m in info["methods"].items() if not m.get("operator_only")}
-        if not methods:
-            continue
+    for info, methods in _agent_methods(services):
         lines.append(f"### {info['id']}: {info['description']}")
-        live = getattr(service, "methods", {})
-        for name in sorted(methods):
-            m = methods[name]
-            required = getattr(live.get(name), "required", frozenset(m["params"]))
-            params = "; ".join(
-                f"{p}{'' if p in required else '?'}: {desc}" for p, desc in m["params"].items()
-            )
-            lines.append(f"- {service_id}.{name}({params}) cost {_fmt_cost(m['cost'])}: {m['doc']}")
+        for name, (m, required) in methods.items():
+            req = frozenset(m["params"]) if required is None else required
+            # Names only: the answer's schema types each argument, and every token here
+            # is read by the model once per server (it is the cached prefix) but still
+            # costs a cold start and the context.
+            params = ", ".join(f"{p}{'' if p in req else '?'}" for p in m["params"])
+            lines.append(f"- {info['id']}.{name}({params}) cost {_fmt_cost(m['cost'])}: {_first_sentence(m['doc'])}")
     lines += [
         "",
         "## Events you can sleep until",
@@ -106,8 +131,56 @@ def vocabulary(world: Any) -> str:
     return "\n".join(lines)
 
 
-def system_message(system_prompt: str, world: Any) -> str:
-    return f"{system_prompt.strip()}\n\n{vocabulary(world)}"
+def system_message(costs: dict[str, float], services: Iterable[Service]) -> str:
+    """The stable prefix: the same text for every agent of a world."""
+    return f"{WORLD_RULES}\n\n{vocabulary(costs, services)}"
+
+
+# -- the answer's schema ---------------------------------------------------------------------------
+
+
+def _arg_schema(description: str) -> dict[str, Any]:
+    """A parameter's JSON type, read from the words of its description (the genesis
+    methods describe units there: 'whole scrip', 'rate in units/s', 'contract id')."""
+    d = description.lower()
+    if d.startswith("whole"):
+        return {"type": "integer", "minimum": 0}
+    if "table" in d:
+        return {"type": "object"}
+    if any(w in d for w in ("rate", "second", "units", "interest", "capacity", "> 0", ">= 0")):
+        return {"type": "number"}
+    return {"type": "string", "maxLength": 80}
+
+
+def _branch(properties: dict[str, Any], required: Iterable[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties,
+            "required": list(properties if required is None else required), "additionalProperties": False}
+
+
+def action_schema(services: Iterable[Service], *, max_sleep: float = 600.0, max_content: int = 280) -> dict[str, Any]:
+    """The JSON schema of one valid answer: an action, or an invoke of one real method
+    with its arguments typed. Short strings keep a small model's answers short."""
+    ident = {"type": "string", "minLength": 1, "maxLength": 80}
+    longest = max(1, int(max_sleep))
+    branches: list[dict[str, Any]] = [
+        _branch({"action": {"const": "noop"}}),
+        _branch({"action": {"const": "read"}, "artifact_id": ident}),
+        _branch({"action": {"const": "write"},
+                 "content": {"type": "string", "minLength": 1, "maxLength": max_content},
+                 "kind": {"enum": ["data", "code"]}}),
+        _branch({"action": {"const": "delete"}, "artifact_id": ident}),
+        _branch({"action": {"const": "sleep"}, "seconds": {"type": "integer", "minimum": 1, "maximum": longest}}),
+        _branch({"action": {"const": "sleep"},
+                 "until_event": {"type": "array", "items": {"enum": sorted(EVENT_KINDS)}, "minItems": 1, "maxItems": 3},
+                 "timeout": {"type": "integer", "minimum": 1, "maximum": longest}}),
+    ]
+    for info, methods in _agent_methods(services):
+        for name, (m, required) in methods.items():
+            req = sorted(m["params"]) if required is None else [p for p in m["params"] if p in required]
+            args = _branch({p: _arg_schema(desc) for p, desc in m["params"].items()}, req)
+            branches.append(_branch({"action": {"const": "invoke"}, "target": {"const": info["id"]},
+                                     "method": {"const": name}, "args": args}))
+    return {"title": "action", "anyOf": branches}
 
 
 # -- the observation ------------------------------------------------------------------------------
@@ -121,40 +194,33 @@ def _clip(value: Any, limit: int) -> Any:
     return text[: limit - 15] + "... (truncated)"
 
 
-def observation(view: AgentView, world: Any, *, peers: int = 12, max_items: int = 30) -> dict[str, Any]:
-    """The agent's situation, time injected, as a JSON-able dict."""
+def observation(view: AgentView, access: LLMAccess | None, *, peers: int = 6, max_items: int = 5) -> dict[str, Any]:
+    """The agent's situation now, time injected, small and bounded: at most `max_items`
+    of each list (the newest), and how many more there are."""
     me = view.id
     obs: dict[str, Any] = {
         "you": me,
         "wall_time": view.wall_time,
-        "world_time_s": round(view.now, 3),
-        "next_oracle_resolution_in_s": None if view.next_resolution_in is None else round(view.next_resolution_in, 3),
+        "world_time_s": round(view.now, 1),
+        "next_oracle_resolution_in_s": None if view.next_resolution_in is None else round(view.next_resolution_in, 1),
         "scrip": view.scrip,
-        "compute": round(view.compute, 3),
+        "compute": round(view.compute, 2),
         "compute_rate_per_s": view.rate,
         "compute_capacity": view.capacity,
     }
-    if world is None:
+    if access is None:
         return obs
-    cfg = world.config
-    obs["oracle"] = {
-        "min_bid": cfg.oracle.min_bid,
-        "slots": cfg.oracle.slots,
-        "resolution_interval_s": cfg.oracle.resolution_interval,
-    }
-    owned = world.artifacts.owned_by(me)
-    obs["your_artifacts"] = [
-        {"id": a.id, "kind": a.kind, "size": a.size} for a in owned[-max_items:]
-    ]
+    obs["oracle"] = access.oracle_terms()
+    owned = access.my_artifacts()
+    obs["your_artifacts"] = [{"id": i, "kind": k, "size": n} for i, k, n in owned[-max_items:]]
     if len(owned) > max_items:
         obs["your_artifacts_not_shown"] = len(owned) - max_items
-    bids = world.oracle.bids
-    obs["your_open_bids"] = {b.artifact_id: b.amount for (bidder, _), b in bids.items() if bidder == me}
+    obs["your_open_bids"] = access.my_bids()
     listings = view.listings()
     obs["open_listings"] = [
         {"id": x.id, "seller": x.seller, "artifact": x.artifact_id, "kind": x.artifact_kind,
          "price": x.price, **({"only_buyer": x.buyer} if x.buyer else {})}
-        for x in listings[:max_items]
+        for x in listings[-max_items:]
     ]
     if len(listings) > max_items:
         obs["open_listings_not_shown"] = len(listings) - max_items
@@ -163,34 +229,75 @@ def observation(view: AgentView, world: Any, *, peers: int = 12, max_items: int 
         for cid, c in view.contracts(role):
             entry = contracts.setdefault(cid, {"id": cid, "roles": []})
             entry["roles"].append(role)
-            entry.update(
-                {k: c.get(k) for k in ("lender", "debtor", "principal", "rate_per_day", "status", "repaid", "outstanding", "due")}
-            )
+            entry.update({k: c.get(k) for k in ("lender", "debtor", "principal", "rate_per_day", "status", "due")
+                          if c.get(k) is not None})
             if c.get("status") == "active" and "owed" not in entry:
                 try:
                     entry["owed"] = view.owed(cid)
                 except (KeyError, TypeError, ValueError):  # a contract in an odd state: leave it out
                     pass
-    obs["your_contracts"] = list(contracts.values())[:max_items]
-    others = [a for a in world.live_ids if a != me][:peers]
-    obs["other_agents"] = [{"id": a, "scrip": view.scrip_of(a), "status": view.status_of(a)} for a in others]
-    if len(world.live_ids) - 1 > peers:
-        obs["other_agents_not_shown"] = len(world.live_ids) - 1 - peers
+    obs["your_contracts"] = list(contracts.values())[-max_items:]
+    others = access.peers()
+    obs["other_agents"] = {a: view.scrip_of(a) for a in others[:peers]}  # id -> scrip
+    if len(others) > peers:
+        obs["other_agents_not_shown"] = len(others) - peers
     return obs
 
 
-def user_message(obs: dict[str, Any], history: list[dict[str, Any]], error: str | None) -> str:
-    parts = ["## Your observation", json.dumps(obs, default=str, ensure_ascii=False)]
+# Keys that change every turn: not news.
+_ALWAYS_CHANGING = frozenset({"wall_time", "world_time_s", "next_oracle_resolution_in_s"})
+
+
+def _items(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [json.dumps({k: v}, sort_keys=True, default=str) for k, v in value.items()]
+    return [json.dumps(v, sort_keys=True, default=str) for v in value]
+
+
+def changes(before: dict[str, Any] | None, now: dict[str, Any], *, max_items: int = 5) -> dict[str, Any]:
+    """What changed since the last observation: differences of numbers, and what came and
+    went in lists and tables (at most `max_items` of each)."""
+    if before is None:
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in now.items():
+        if key in _ALWAYS_CHANGING or key not in before or before[key] == value:
+            continue
+        old = before[key]
+        if isinstance(value, (int, float)) and isinstance(old, (int, float)) and not isinstance(value, bool):
+            out[key] = round(value - old, 3)
+        elif isinstance(value, (list, dict)) and isinstance(old, (list, dict)):
+            new_items, old_items = _items(value), _items(old)
+            came = [json.loads(x) for x in new_items if x not in old_items][:max_items]
+            went = [json.loads(x) for x in old_items if x not in new_items][:max_items]
+            if came or went:
+                out[key] = {k: v for k, v in (("new", came), ("gone", went)) if v}
+        else:
+            out[key] = value
+    return out
+
+
+def user_message(role: str, obs: dict[str, Any], changed: dict[str, Any] | None,
+                 history: list[dict[str, Any]], error: str | None) -> str:
+    parts = ["## Your role", role.strip(), "## Your observation", json.dumps(obs, default=str, ensure_ascii=False)]
+    if changed:
+        parts += ["## Changed since your last turn", json.dumps(changed, default=str, ensure_ascii=False)]
     if history:
-        parts += ["", "## Your recent turns (oldest first)"]
+        parts += ["## Your recent turns (oldest first)"]
         parts += [json.dumps(h, default=str, ensure_ascii=False) for h in history]
     if error:
-        parts += ["", f"## Your last turn failed\n{error}"]
-    parts += ["", "Choose your next action. Answer with one JSON object."]
+        parts += [f"## Your last turn failed\n{error}"]
+    parts += ["Choose your next action. Answer with one JSON object."]
     return "\n".join(parts)
 
 
-def describe_result(result: Any, limit: int = 600) -> dict[str, Any]:
+def observation_in(user: str) -> dict[str, Any]:
+    """The observation a user message carries (for tests and tools)."""
+    lines = user.split("\n")
+    return json.loads(lines[lines.index("## Your observation") + 1])
+
+
+def describe_result(result: Any, limit: int = 300) -> dict[str, Any]:
     if result is None:
         return {"ok": None}
     if result.ok:
@@ -349,10 +456,14 @@ def to_action(answer: Any, *, max_sleep: float = 600.0) -> Action:
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
+    "WORLD_RULES",
     "InvalidAnswer",
+    "action_schema",
+    "changes",
     "describe_result",
     "extract_json",
     "observation",
+    "observation_in",
     "parse_answer",
     "system_message",
     "user_message",

@@ -1,5 +1,7 @@
 """Metrics windows (issue 2, item 7): closed every interval with the documented fields;
-the Gini coefficient on known inputs."""
+the Gini coefficient and the richest tenth's share on known inputs; what the app's charts
+read (issue 19): scrip moved and its velocity, minted per hour, loans defaulted and repaid,
+LLM dollars, each counted in the window it happened in."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from hypothesis import strategies as st
 from ecotest import SCRIPTS, make_world, run_world, steps
 from engine.actions import Noop, Sleep
 from engine.clock import RealClock
-from engine.metrics import gini
+from engine.metrics import gini, top_share
 
 WINDOW_FIELDS = {
     "index", "start", "end", "actions", "actions_per_s", "scrip_supply", "held", "minted",
     "minted_total", "compute_debt", "frozen", "agents", "gini", "invariants_ok",
+    "minted_per_hour", "moved", "velocity", "top10_share", "defaults", "repayments", "llm_dollars", "llm_spent",
 }
 
 
@@ -75,6 +78,62 @@ async def test_windows_close_every_interval_with_the_documented_fields():
     assert [w["compute_debt"] for w in windows] == pytest.approx([15.0, 5.0, 0.0, 0.0])
     assert [w["gini"] for w in windows] == pytest.approx([0.0, 0.3, 0.3, 0.3])  # 40 vs 10 from t=15
     assert [e.window["index"] for e in closed.drain()] == [0, 1, 2, 3]
+    # The operator's 30 scrip at t=15 is the only payment: moved in window 1, a quarter of supply.
+    assert [w["moved"] for w in windows] == [0, 30, 0, 0]
+    assert [w["velocity"] for w in windows] == [0.0, 0.25, 0.0, 0.0]
+    # Two agents: the richest tenth is one of them, 40 of the agents' 50 scrip after the gift.
+    assert [w["top10_share"] for w in windows] == pytest.approx([0.5, 0.8, 0.8, 0.8])
+    assert all(w["minted_per_hour"] == 0 and w["defaults"] == 0 and w["llm_dollars"] == 0 for w in windows)
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ([], 0.0),
+        ([0, 0], 0.0),
+        ([7], 1.0),
+        ([1] * 10, 0.1),  # ten equal holders: the richest one holds a tenth
+        ([1] * 11, 2 / 11),  # a tenth of 11 rounds up to two holders
+        ([0, 0, 0, 9], 1.0),
+        ([5, 1, 1, 1, 1, 1, 1, 1, 1, 1], 5 / 14),
+    ],
+)
+def test_top_share_on_known_inputs(values, expected):
+    assert top_share(values) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.anyio
+async def test_windows_count_loans_minting_and_llm_dollars_where_they_happen():
+    """Two loans: a002 keeps its principal and is collected in full at due (a repayment in
+    window 0); a003 gives its principal away and defaults at due (window 1). Scrip minted
+    and LLM dollars spent in window 2 show there, as rates and amounts."""
+    world = make_world([{"scrip": 0}, {"scrip": 0}, {"scrip": 0}], llm_budget=1.0,
+                       metrics={"interval": 10.0})
+
+    def lend() -> None:
+        for debtor, due in (("a002", 5.0), ("a003", 12.0)):
+            r = world.invoke("contracts", "offer", {"debtor": debtor, "principal": 6, "rate_per_day": 0.0, "due_in": due})
+            assert r.ok, r
+            r = world.invoke("contracts", "accept", principal=debtor, contract=r.value["contract"])
+            assert r.ok, r
+        r = world.invoke("ledger", "transfer", principal="a003", to="a001", amount=6)
+        assert r.ok, r
+
+    def mint_and_think() -> None:
+        world.ledger.mint("a001", 4)
+        world.ledger.spend_llm(0.25)
+
+    await run_world(world, 30.0, [(1.0, lend), (25.0, mint_and_think)])
+    windows = list(world.metrics.windows)
+    assert [w["repayments"] for w in windows] == [1, 0, 0]
+    assert [w["defaults"] for w in windows] == [0, 1, 0]
+    # Window 0: the principals (held, then paid out, are not payments between principals)
+    # do not count; a003's gift of 6 and a002's collection of 6 do.
+    assert [w["moved"] for w in windows] == [12, 0, 0]
+    assert [w["minted"] for w in windows] == [0, 0, 4]
+    assert [w["minted_per_hour"] for w in windows] == [0.0, 0.0, 4 * 360.0]
+    assert [w["llm_dollars"] for w in windows] == [0.0, 0.0, 0.25]
+    assert [w["llm_spent"] for w in windows] == [0.0, 0.0, 0.25]
 
 
 @pytest.mark.anyio

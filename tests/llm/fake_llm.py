@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 def reply(content: Any, prompt: int = 100, completion: int = 20, usage: bool = True,
@@ -64,6 +64,8 @@ class FakeLLM:
     def __init__(self) -> None:
         self.script: deque[dict[str, Any]] = deque()
         self.default = reply({"action": "sleep", "seconds": 1000})
+        # When set, answers every request the script does not: body -> step.
+        self.responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.requests: list[Recorded] = []
         self.served = 0
         self._lock = threading.Lock()
@@ -82,7 +84,9 @@ class FakeLLM:
                     return
                 with fake._lock:
                     fake.requests.append(Recorded(body, {k.lower(): v for k, v in self.headers.items()}, time.monotonic()))
-                    step = fake.script.popleft() if fake.script else fake.default
+                    step = fake.script.popleft() if fake.script else None
+                if step is None:
+                    step = fake.responder(body) if fake.responder is not None else fake.default
                 delay = step.get("delay", 0)
                 if delay and fake._stop.wait(delay):
                     return  # shutting down

@@ -172,16 +172,24 @@ async def test_a_missing_api_key_crashes_the_agent_with_the_reason(server, monke
     assert server.requests == []
 
 
-async def test_a_server_without_json_mode_is_asked_again_without_it(server):
+async def test_a_server_that_refuses_an_answer_format_is_asked_again_with_a_weaker_one(server):
+    """auto: a JSON schema first (OpenAI, vLLM, llama-server), then llama-cpp-python's
+    json_object with a schema, then plain JSON mode, then plain text, parsed."""
     server.push(
+        error(400, "response_format: Input should be 'text' or 'json_object'"),
+        error(422, "response_format.schema is not supported"),
         error(400, "response_format of type json_object is not supported by this model"),
         reply({"action": "invoke", "target": "ledger", "method": "transfer",
                "args": {"to": "operator", "amount": 1}}),
     )
     world = llm_world(server, params=llm_params(server, max_retries=0))
     await world.run(30.0)
-    first, second, third = server.requests
-    assert first.body["response_format"] == {"type": "json_object"}
-    assert "response_format" not in second.body and "response_format" not in third.body
+    first, second, third, fourth, fifth = server.requests
+    fmt = first.body["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "action"
+    schema = fmt["json_schema"]["schema"]
+    assert second.body["response_format"] == {"type": "json_object", "schema": schema}
+    assert third.body["response_format"] == {"type": "json_object"}
+    assert "response_format" not in fourth.body and "response_format" not in fifth.body
     assert world.ledger.scrip["llm001"] == 19
     assert world.agents["llm001"].brain.failed_turns == 0

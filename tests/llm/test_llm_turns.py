@@ -3,11 +3,12 @@ carries, token charging, and the config right over its params."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from fake_llm import events, llm_params, llm_world, reply
+
+from engine.brains.llm_prompt import observation_in
 
 from engine.actions import Invoke
 
@@ -57,7 +58,13 @@ async def test_the_request_carries_time_balances_and_the_vocabulary(server):
     first, second = server.requests
     body = first.body
     assert body["model"] == "fake-model"
-    assert body["response_format"] == {"type": "json_object"}
+    # The answer is constrained by the action schema (one branch per agent method).
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert {"action": {"const": "invoke"}, "target": {"const": "oracle"}, "method": {"const": "bid"},
+            "args": {"type": "object", "properties": {"artifact": {"type": "string", "maxLength": 80},
+                                                      "amount": {"type": "integer", "minimum": 0}},
+                     "required": ["artifact", "amount"], "additionalProperties": False}} in [
+        b["properties"] for b in schema["anyOf"]]
     assert body["max_tokens"] == 256 and body["temperature"] == 0.7
     # The vocabulary comes from every service's describe(): each agent method, its params
     # and cost; operator-only methods are left out.
@@ -73,7 +80,7 @@ async def test_the_request_carries_time_balances_and_the_vocabulary(server):
                     assert param in first.system
     assert "scrip_transferred" in first.system  # event kinds to sleep until
     # The observation: time injected, balances, artifacts, listings.
-    obs = json.loads(first.user.split("\n")[1])
+    obs = observation_in(first.user)
     assert obs["you"] == "llm001"
     assert obs["wall_time"] == "2026-01-01T00:00:00+00:00"
     assert obs["next_oracle_resolution_in_s"] == 60.0
@@ -82,7 +89,7 @@ async def test_the_request_carries_time_balances_and_the_vocabulary(server):
     assert obs["open_listings"][0]["artifact"] == "wares" and obs["open_listings"][0]["price"] == 4
     assert obs["your_open_bids"] == {}
     # The second turn sees its open bid, the later time and the result of the bid.
-    obs2 = json.loads(second.user.split("\n")[1])
+    obs2 = observation_in(second.user)
     assert obs2["your_open_bids"] == {"note-1": 2}
     assert obs2["scrip"] == 18
     assert "## Your recent turns" in second.user
@@ -101,7 +108,7 @@ async def test_contracts_and_refusals_are_shown(server):
     assert world.waist.perform("operator", offer, 0.0).ok
     await world.run(30.0)
     first, second = server.requests
-    obs = json.loads(first.user.split("\n")[1])
+    obs = observation_in(first.user)
     [loan] = obs["your_contracts"]
     assert loan["roles"] == ["debtor"] and loan["status"] == "offered" and loan["principal"] == 5
     # A refusal by the world is a result the model sees, with the reason.
@@ -124,7 +131,9 @@ async def test_whoever_owns_the_config_right_changes_the_params(server):
     first, second = server.requests
     assert first.body["model"] == "fake-model"
     assert second.body["model"] == "bigger-model"
-    assert second.system.startswith("You are a careful banker.")
+    # The role opens the user message; the system prefix stays the one every agent shares.
+    assert second.user.startswith("## Your role\nYou are a careful banker.")
+    assert second.system == first.system
     assert second.body["temperature"] == 0.1 and second.body["max_tokens"] == 64
     assert "response_format" not in second.body
     # Someone else cannot: the refusal names the owner.
@@ -173,3 +182,33 @@ async def test_a_slow_model_never_blocks_the_event_loop(server):
     # t = 0 when the answer came, so the agent got to act on it.
     assert world.agents["llm001"].status == "sleeping"
     assert world.agents["llm001"].actions == 1 and world.agents["llm001"].detail == "sleep 600s"  # capped at max_sleep
+
+
+async def test_the_prefix_is_shared_and_the_observation_stays_small(server):
+    """Every agent's system message is one text (the server's prompt cache serves it), and
+    the agent's own message stays bounded however crowded the world: the newest few of
+    each list, how many more there are, and what changed since its last turn."""
+    server.responder = lambda body: reply(
+        {"action": "sleep", "seconds": 1000} if "## Changed" in body["messages"][-1]["content"]
+        else {"action": "write", "content": "a fresh idea", "kind": "data"})
+    lender = {"brain": "llm", "prefix": "len", "count": 1, "scrip": 20, "rate": 0.0, "capacity": 100.0,
+              "params": llm_params(server, system_prompt="You are a lender.")}
+    world = llm_world(server, others=[lender])
+    for i in range(100):
+        world.artifacts.create("llm001", "data", f"note {i}", 0.0, f"note-{i}")
+        world.artifacts.create("operator", "data", f"ware {i}", 0.0, f"ware-{i}")
+        assert world.invoke("market", "list", artifact=f"ware-{i}", price=1 + i).ok
+    await world.run(30.0)
+    by_agent: dict[str, list] = {}
+    for r in server.requests:
+        by_agent.setdefault(observation_in(r.user)["you"], []).append(r)
+    assert set(by_agent) == {"llm001", "len001"}
+    assert len({r.system for r in server.requests}) == 1
+    first, second = by_agent["llm001"][:2]
+    obs = observation_in(first.user)
+    assert len(obs["your_artifacts"]) == 5 and obs["your_artifacts_not_shown"] == 96  # its config right too
+    assert len(obs["open_listings"]) == 5 and obs["open_listings_not_shown"] == 95
+    assert all(len(r.user) < 3200 for r in server.requests)  # about 800 tokens at most
+    # The second turn says what its write changed.
+    assert "## Changed since your last turn" in second.user
+    assert by_agent["len001"][0].user.startswith("## Your role\nYou are a lender.")

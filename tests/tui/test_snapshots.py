@@ -44,6 +44,10 @@ class TestPanels:
     def test_metrics_at_80x24(self, snap_compare):
         assert snap_compare(make_app(), press=["7"], terminal_size=SMALL)
 
+    def test_metrics_wide_every_window(self, snap_compare):
+        """Line charts over every window kept (the span key, w, pressed twice: 10 min, 1 hour, all)."""
+        assert snap_compare(make_app(), press=["7", "w", "w"], terminal_size=(160, 45))
+
     def test_wide_and_tall_adds_inspector_and_events(self, snap_compare):
         assert snap_compare(make_app(), terminal_size=(160, 48))
 
@@ -105,6 +109,47 @@ class TestStates:
         assert r.ok
         world.agents["w002"]._set_status("paused")
         assert snap_compare(app, press=["s", "s", "s", "s"], terminal_size=WIDE)  # sorted by status
+
+    def test_agent_history(self, snap_compare):
+        """d001's story: each costly action, the freeze it caused, how long, who rescued it."""
+        async def select(pilot):
+            await show(pilot, "1", "agents-table", "d001")
+
+        assert snap_compare(make_app(), run_before=select, press=["enter"], terminal_size=(120, 40))
+
+    def test_agent_history_of_a_loans_debtor(self, snap_compare):
+        """h on a defaulted loan asks whose history (debtor, lender, holder); the debtor's."""
+        async def select(pilot):
+            await show(pilot, "5", "contracts-table", "loan-4")
+            await pilot.press("h")
+            await pilot.pause()
+            await pilot.press("ctrl+s")
+
+        assert snap_compare(make_app(), run_before=select, terminal_size=(120, 40))
+
+    def test_transfer_form_completes_agent_ids(self, snap_compare):
+        async def typing(pilot):
+            await pilot.press("t")
+            await pilot.pause()
+            to = pilot.app.screen.widget_for("to")
+            to.value = ""
+            to.focus()
+            await pilot.pause()
+            await pilot.press("b", "0")
+
+        assert snap_compare(make_app(), run_before=typing, terminal_size=SMALL)
+
+    def test_bid_form_offers_a_select(self, snap_compare):
+        async def choose(pilot):
+            await show(pilot, "3")
+            await pilot.press("b")
+            await pilot.pause()
+            select = pilot.app.screen.widget_for("artifact")
+            select.focus()
+            await pilot.pause()
+            await pilot.press("enter")
+
+        assert snap_compare(make_app(), run_before=choose, terminal_size=SMALL)
 
     def test_spawn_form_fits_80x24(self, snap_compare):
         assert snap_compare(make_app(), press=["n"], terminal_size=SMALL)

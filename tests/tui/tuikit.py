@@ -10,7 +10,7 @@ import copyreg
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from tui.app import EcologyApp
 from tui.demo import demo_config, demo_world
@@ -67,18 +67,44 @@ def form(pilot: Pilot) -> FormScreen:
 
 
 async def fill(pilot: Pilot, **values: str) -> None:
-    """Put text in the form's fields (as if typed) and let inline validation run."""
+    """Put text in the form's fields (as if typed; a select takes one of its choices) and
+    let inline validation run."""
     screen = form(pilot)
     for name, text in values.items():
-        screen.query_one(f"#field-{name}", Input).value = text
+        screen.set_text(name, text)
     await pilot.pause()
 
 
 async def submit(pilot: Pilot, **values: str) -> None:
     screen = form(pilot)
     for name, text in values.items():
-        screen.query_one(f"#field-{name}", Input).value = text
+        screen.set_text(name, text)
     await pilot.press("ctrl+s")  # press waits until the app is idle again
+
+
+async def burst(pilot: Pilot, *keys: str) -> None:
+    """Type keys the way a fast typist or a paste does: every key event reaches the app
+    before the app has handled the first (Pilot.press waits for idle after each key)."""
+    from textual import events
+
+    app = pilot.app
+    for key in keys:
+        char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await pilot.pause()
+
+
+def offered(pilot: Pilot, name: str) -> list[str]:
+    """The ids a field offers: a select's options, or an input's completion choices."""
+    from textual.widgets import Select
+
+    screen = form(pilot)
+    widget = screen.widget_for(name)
+    if isinstance(widget, Select):
+        return [value for _, value in widget._options if value is not Select.NULL]
+    return list(screen._field(name).choices)
 
 
 def field_error(pilot: Pilot, name: str | None = None) -> str:

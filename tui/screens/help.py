@@ -14,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..commands import BY_ACTION, STEERING
+from ..commands import BY_ACTION, NAVIGATION, STEERING
 
 COMMON = (
     ("↑ ↓ PgUp PgDn Home End", "move in a table"),
@@ -25,7 +25,10 @@ COMMON = (
     ("esc", "close a form, a detail or this help"),
 )
 FORMS = (
-    ("enter", "next field; on the last field, submit"),
+    ("enter", "next field, keeping what you typed; on the last field, submit"),
+    ("↓ ↑", "in an id field: list the ids that fit, and move among them"),
+    ("tab", "in an id field: take the highlighted id; elsewhere, the next field"),
+    ("enter on a select", "open its choices; enter again chooses and moves on"),
     ("ctrl+s", "submit"),
     ("esc", "cancel: nothing changes"),
 )
@@ -57,6 +60,8 @@ def binding_rows(bindings: Iterable[Binding | tuple]) -> list[tuple[str, str]]:
         what = b.description or action
         if cmd is not None:
             what = f"{b.description} — {cmd.help}"
+        elif action in NAVIGATION:
+            what = f"{b.description} — {NAVIGATION[action]}"
         rows.append((_key(b), what))
     return rows
 

@@ -43,6 +43,7 @@ class ContractsPanel(Panel):
         Binding("s", "app.sell_claim", "Sell claim"),
         Binding("d", "app.decline_loan", "Decline", show=False),
         Binding("x", "app.cancel_loan", "Cancel offer", show=False),
+        Binding("h", "app.agent_history", "History"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -1,10 +1,12 @@
 """The header: one line that answers "what is the world doing right now" — running or
 paused, world clock, speed, countdown to the oracle, sandbox in use, how many agents and
-how many frozen, and what the operator holds. Narrow terminals drop the least important
+how many frozen, what the operator holds, LLM dollars against the budget and the local
+model being served. Narrow terminals drop the least important
 parts first instead of wrapping."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -70,6 +72,11 @@ class WorldHeader(Widget):
                               (f"{num(frozen)} frozen", "bold blue" if frozen else "dim"))),
             (7, Text.assemble(" you ", (f"{num(ledger.scrip['operator'])} scrip", OPERATOR_STYLE))),
         ]
+        if ledger.llm_budget > 0 or ledger.llm_spent > 0:  # LLM dollars spent against the budget
+            parts.append((8, Text.assemble(" llm ", (f"${ledger.llm_spent:.4f}", "bold"), f" of ${ledger.llm_budget:g}")))
+        local = sys.modules.get("engine.local_llm")  # a local model server this process started
+        for server in local.running_servers() if local is not None else ():
+            parts.append((9, Text.assemble(" model ", (server.describe(), "bold"))))
         sep = Text(" │", "dim")
         keep = sorted(range(len(parts)), key=lambda i: parts[i][0])
         chosen: set[int] = set()

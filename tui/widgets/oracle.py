@@ -47,6 +47,7 @@ class OraclePanel(Panel):
         Binding("x", "app.cancel_bid", "Cancel bid"),
         Binding("r", "app.resolve_now", "Resolve now"),
         Binding("w", "app.write_artifact", "Write artifact"),
+        Binding("h", "app.agent_history", "History"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -34,7 +34,15 @@ class Panel(Vertical):
                 return key
         return None
 
+    def selections(self) -> list[tuple[str, str]]:
+        """(kind, id) of every table's selected row, the focused table's first."""
+        tables = sorted(self.query(LiveTable), key=lambda t: not t.has_focus)
+        return [(self.SELECTS[t.id], t.selected_key) for t in tables
+                if t.id in self.SELECTS and t.selected_key is not None]
+
     def focus_main(self) -> None:
         tables = list(self.query(LiveTable))
         if tables and not any(t.has_focus for t in tables):
             tables[0].focus()
+        elif not tables and self.can_focus:
+            self.focus()  # a panel without tables takes the focus itself, so its keys work

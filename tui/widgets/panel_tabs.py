@@ -1,6 +1,7 @@
-"""The panel switcher: one line, `1 Agents  2 Containers ...` like k9s's views, the active
-one highlighted. One row instead of Tabs' two, because at 80x24 every row is data.
-Clicking a name switches to it."""
+"""The panel switcher: one line, `1 Agents 39 live  2 Containers ...` like k9s's views, the
+active one highlighted. One row instead of Tabs' two, because at 80x24 every row is data.
+Clicking a name switches to it. Each count says what it counts in words when the line has
+room, and shorter forms when it has not (tui/panels.py; the help explains each)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ class PanelTabs(Static):
         super().__init__(id=id)
         self.panels = list(panels)
         self.active = self.panels[0][1]
-        self.badges: dict[str, str] = {}  # panel id -> a short count shown after its title
+        # panel id -> its count after the title, longest rendering first
+        self.badges: dict[str, list[str]] = {}
         self._shown = ""
 
     def on_mount(self) -> None:
@@ -32,25 +34,28 @@ class PanelTabs(Static):
             self.active = panel_id
             self._draw()
 
-    def set_badges(self, badges: dict[str, str]) -> None:
+    def set_badges(self, badges: dict[str, list[str]]) -> None:
         if badges != self.badges:
             self.badges = badges
             self._draw()
 
     def _draw(self) -> None:
         width = self.size.width or 80
-        text = self._line(with_badges=True)
-        if text.cell_length > width:
-            text = self._line(with_badges=False)
+        tiers = max((len(b) for b in self.badges.values()), default=0)
+        for tier in range(tiers + 1):  # the last tier has no counts at all
+            text = self._line(tier if tier < tiers else None)
+            if text.cell_length <= width:
+                break
         if text.markup != self._shown:  # Content equality ignores style: compare markup
             self._shown = text.markup
             self.update(text)
 
-    def _line(self, with_badges: bool) -> Content:
+    def _line(self, tier: int | None) -> Content:
         parts = []
         for key, panel_id, title in self.panels:
             active = panel_id == self.active
-            badge = self.badges.get(panel_id) if with_badges else None
+            forms = self.badges.get(panel_id)
+            badge = forms[min(tier, len(forms) - 1)] if forms and tier is not None else None
             label = f" {key} {title}" + (f" {badge}" if badge else "") + " "
             style = "reverse bold" if active else "$text-muted"
             # Content markup carries the click action; Rich Text meta would not reach it.

@@ -55,6 +55,7 @@ class RightsPanel(Panel):
         Binding("x", "app.cancel_listing", "Delist"),
         Binding("e", "app.configure", "Config"),
         Binding("v", "app.slice_rate", "Slice rate", show=False),
+        Binding("h", "app.agent_history", "History"),
     ]
 
     def compose(self) -> ComposeResult:
