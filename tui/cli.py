@@ -5,6 +5,7 @@
     ecology run --headless [same options] [--duration SECONDS] [--report FILE.json]
     ecology scenarios
     ecology serve [same options] [--host 127.0.0.1] [--port 8000]   (the app in a browser)
+    ecology sweep SWEEP.toml [--out DIR] [--workers N] [--ray auto|ADDRESS]
 
 Textual is imported only when the app opens, so headless runs start fast and need no UI.
 Exit codes: 0 ok, 1 an invariant broke, 2 bad input (checked before the world is built:
@@ -97,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("journal", metavar="FILE.db")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--out", metavar="PREFIX", help="output prefix (default: the journal's path without .db)")
+    sweep = sub.add_parser("sweep", help="run many headless worlds over parameters and seeds into one table")
+    sweep.add_argument("file", metavar="SWEEP.toml")
+    sweep.add_argument("--out", metavar="DIR", help="where tables and runs go (default: the file's name, no .toml)")
+    sweep.add_argument("--workers", type=_whole, metavar="N", help="local workers (default: one per core)")
+    sweep.add_argument("--ray", metavar="auto|ADDRESS", help="run on Ray: auto (local) or a cluster's address")
+    sweep.add_argument("--retry-failed", action="store_true", help="run again the runs stored as not ok")
+    sweep.set_defaults(func=_sweep)
     try:
         from containers.cli import add_subcommands
     except ImportError:  # the containers package is optional for the engine and the app
@@ -104,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         add_subcommands(sub)
     return parser
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from engine.sweep import main_sweep
+
+    return main_sweep(args.file, args.out, args.workers, args.ray, args.retry_failed)
 
 
 def check_options(args: argparse.Namespace) -> RunOptions:
