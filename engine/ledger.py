@@ -18,7 +18,7 @@ from typing import Callable
 from .bounds import CAPACITY, COMPUTE, MAX_SCRIP, RATE, SCRIP, real, shown, written
 from .bucket import TokenBucket
 from .errors import Refusal
-from .undo import Undo, _put2
+from .undo import Undo, _unpay
 
 MICRO = 1_000_000  # rate micro-units per compute unit/s
 
@@ -156,8 +156,8 @@ class Ledger:
         if balance < amount:
             raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient", "amount")
         undo = self.undo
-        if undo.on:  # undo.two(scrip, frm, to), inlined: this is the busiest move
-            undo.log.append((_put2, scrip, frm, balance, to, scrip[to]))
+        if undo.on:  # one entry for both balances and `moved`, inlined: this is the busiest move
+            undo.log.append((_unpay, self, scrip, frm, balance, to, scrip[to], amount))
         scrip[frm] = balance - amount
         scrip[to] += amount
         self.moved += amount

@@ -29,6 +29,13 @@ def _put2(mapping: dict, key: Any, old: Any, key2: Any, old2: Any) -> None:
     mapping[key] = old
 
 
+def _unpay(ledger: Any, scrip: dict, frm: Any, old: int, to: Any, old2: int, amount: int) -> None:
+    """A scrip transfer undone: both balances, and the ledger's running total of scrip moved."""
+    scrip[to] = old2
+    scrip[frm] = old
+    ledger.moved -= amount
+
+
 def _set_attrs(obj: Any, names: tuple[str, ...], old: tuple[Any, ...]) -> None:
     for name, value in zip(names, old):
         setattr(obj, name, value)

@@ -160,9 +160,16 @@ def test_owed_at_due_matches_the_reference_for_any_terms(principal, rate, due_in
     assert Fraction(accepted["due"]) >= exact_due
     assert float(exact_due) <= accepted["due"] <= math.nextafter(float(exact_due), math.inf)
     world.clock.advance(accepted["due"] - world.clock.now())
-    lender = world.ledger.scrip["a001"]
+    lender, debtor = world.ledger.scrip["a001"], world.ledger.scrip["d001"]
     world.contracts.collect(cid, world.clock.now())
-    assert world.ledger.scrip["a001"] - lender == expected
+    # A debtor holding less than it owes pays what it holds and defaults on the rest, exactly.
+    paid = min(expected, debtor)
+    assert world.ledger.scrip["a001"] - lender == paid
+    c = world.contracts.contracts[cid].content
+    if paid == expected:
+        assert c["status"] == "repaid"
+    else:
+        assert c["status"] == "defaulted" and c["outstanding"] == expected - paid
 
 
 # -- minting -------------------------------------------------------------------------------------
