@@ -57,7 +57,7 @@ BAD = {
         HEAD + '[parameters]\n"agents.boltzmann.params.think_kost" = [1.0]\n',
         ["cell 0 (agents.boltzmann.params.think_kost=1.0)", "params.think_kost: unknown field"]),
     "a negative cost": (HEAD + '[parameters]\n"costs.oracle.bid" = [-1.0]\n',
-                        ["cell 0 (costs.oracle.bid=-1.0): costs: cost 'oracle.bid' must be a number >= 0"]),
+                        ["cell 0 (costs.oracle.bid=-1.0): costs: cost 'oracle.bid' must be a number in [0, 10^12] compute units, got -1.0"]),
     "no values": (HEAD + '[parameters]\n"oracle.slots" = []\n', ['parameters: "oracle.slots": no values']),
     "a value twice": (HEAD + '[parameters]\n"oracle.slots" = [2, 2]\n', ['"oracle.slots": a value is listed twice']),
     "a bare value": (HEAD + '[parameters]\n"oracle.slots" = 3\n', ['"oracle.slots": a list of values, or']),
