@@ -12,6 +12,14 @@ timed apart, before the runs.
 The baseline, measured in the same run: the same world with the answer unconstrained
 (JSON mode without the action schema), for `--baseline-seconds`.
 
+Where each LLM agent's wall time went is printed per run: sampled every 0.1 s (queued at
+the endpoint's gate, in the request, the answer back but the turn not yet acted on,
+acting, sleeping as the model chose, frozen in compute debt), with the request's time split
+as the server reports it (prompt evaluation, generation, the rest of the call: template,
+grammar, sampling) and what is left for HTTP. The server takes one request at a time, so
+its busy share bounds the turns: turns per minute = 60 / (server seconds per turn x agents)
+when it is always busy.
+
 Targets (issue 18): >= 4 turns per LLM agent per minute with 4 LLM agents on 2 cores,
 >= 95% valid, <= 800 new prompt tokens per turn. The machine is shared: the load average
 before and after is printed, and the busiest other processes.
@@ -63,6 +71,41 @@ def warm_prefix(url: str) -> float:
     return time.monotonic() - t
 
 
+SAMPLE_EVERY = 0.1
+STATES = ("queued", "request", "landed", "acting", "sleeping", "frozen", "other")
+
+
+def state_of(agent) -> str:
+    """What an LLM agent is doing now, for the time breakdown."""
+    status = agent.status
+    if status == "thinking":
+        brain = agent.brain
+        gate = getattr(brain, "_gate", None)
+        if gate is not None and gate.place(agent.id) is not None:
+            return "queued"
+        if getattr(brain, "_asked_at", None) is not None:
+            return "request"
+        return "landed"  # the answer is back (or not asked yet): the engine's turn
+    return status if status in ("acting", "sleeping", "frozen") else "other"
+
+
+async def sample_states(world: World, llm_ids: list[str], counts: dict[str, int]) -> None:
+    while True:
+        for agent_id in llm_ids:
+            counts[state_of(world.agents[agent_id])] += 1
+        await anyio.sleep(SAMPLE_EVERY)
+
+
+async def run_with_samples(world: World, seconds: float) -> dict[str, int]:
+    llm_ids = [a.id for a in world.agents.values() if a.config.get("brain") == "llm"]
+    counts = dict.fromkeys(STATES, 0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sample_states, world, llm_ids, counts)
+        await world.run(seconds)
+        tg.cancel_scope.cancel()
+    return counts
+
+
 def run(seconds: float, constrained: bool) -> dict:
     config = with_local_model(load_scenario("llm"), None)
     if not constrained:
@@ -73,11 +116,36 @@ def run(seconds: float, constrained: bool) -> dict:
         config = type(config).model_validate(data)
     world = World(config)
     started = time.monotonic()
-    anyio.run(world.run, seconds)  # real clock, speed 1: world seconds are real seconds
+    counts = anyio.run(run_with_samples, world, seconds)  # real clock, speed 1: world seconds are real seconds
     elapsed = time.monotonic() - started
     report = build_report(world)
     report["_elapsed"] = elapsed
+    report["_states"] = counts
+    report["_timing"] = [a.brain.timing for a in world.agents.values() if a.config.get("brain") == "llm"]
     return report
+
+
+def breakdown(report: dict, answers: int) -> None:
+    """Where the LLM agents' wall time went, per answered turn, and the server's share."""
+    counts = report["_states"]
+    samples = max(1, sum(counts.values()))
+    n_agents = len(report["_timing"])
+    agent_seconds = report["_elapsed"] * n_agents
+    per = max(1, answers)
+    print(f"where each LLM agent's time went (sampled every {SAMPLE_EVERY:g} s; seconds per answered turn, "
+          f"{answers} turns):")
+    print("  " + ", ".join(f"{k} {counts[k] / samples:.0%} ({counts[k] / samples * agent_seconds / per:.1f} s)"
+                           for k in STATES))
+    tm = {k: sum(t[k] for t in report["_timing"]) for k in report["_timing"][0]}
+    timed = max(1, tm["requests_timed"])
+    other = tm["server_total_s"] - tm["prompt_eval_s"] - tm["generate_s"]
+    print(f"  queued at the gate {tm['queued_s'] / per:.2f} s; in the request {tm['request_s'] / per:.2f} s, of which "
+          f"the server: prompt eval {tm['prompt_eval_s'] / timed:.2f} s ({tm['prompt_eval_tokens'] / timed:.0f} tokens, "
+          f"{tm['prompt_eval_tokens'] / max(1e-9, tm['prompt_eval_s']):.0f}/s), generation {tm['generate_s'] / timed:.2f} s "
+          f"({tm['generated_tokens'] / timed:.0f} tokens, {tm['generated_tokens'] / max(1e-9, tm['generate_s']):.0f}/s), "
+          f"rest of the call {other / timed:.2f} s; HTTP and client {(tm['request_s'] - tm['server_total_s']) / timed:.2f} s")
+    print(f"  the server was busy {tm['server_total_s'] / report['_elapsed']:.0%} of the run "
+          f"({tm['server_total_s'] / timed:.2f} s a request, {tm['requests_timed']} requests)")
 
 
 def summarize(label: str, report: dict) -> dict:
@@ -99,6 +167,7 @@ def summarize(label: str, report: dict) -> dict:
               f"{per['new_prompt_tokens']:6.0f} {per['prompt_tokens'] - per['new_prompt_tokens']:6.0f} "
               f"{per['completion_tokens']:10.0f} {u['dollars']:9.5f}")
     t = report["llm"]
+    breakdown(report, t["answers"])
     n = max(1, t["answers"])
     out = {
         "turns_per_agent_min": t["answers"] / len(rows) / minutes,

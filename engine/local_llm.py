@@ -161,6 +161,10 @@ class LocalModelServer:
             "--model", str(self.model), "--model_alias", LOCAL_MODEL_NAME,
             "--host", self.host, "--port", str(self.port),
             "--n_ctx", str(o.n_ctx), "--n_threads", str(o.n_threads), "--n_threads_batch", str(o.n_threads),
+            # The server's default computes and copies every prompt token's logits (for
+            # logprobs, never asked for here): a quarter more work per token, and an
+            # n_ctx x vocabulary array (800 MB for SmolLM2) filled on the first request.
+            "--logits_all", "false",
             "--verbose", "false",
         ]
         root = str(Path(__file__).resolve().parents[1])  # so the child imports this engine

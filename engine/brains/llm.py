@@ -269,6 +269,9 @@ class LLMBrain(Brain):
         self.completion_tokens = 0
         self.last_tokens: tuple[int, int, int] | None = None  # (prompt, cached, completion)
         self.dollars = 0.0
+        # Real seconds, summed over requests (not in the report: a replay must match it).
+        self.timing = {"queued_s": 0.0, "request_s": 0.0, "requests_timed": 0, "server_total_s": 0.0,
+                       "prompt_eval_s": 0.0, "prompt_eval_tokens": 0, "generate_s": 0.0, "generated_tokens": 0}
 
     # -- the turn -----------------------------------------------------------------------------
     async def decide(self, view: AgentView) -> Action:
@@ -470,7 +473,9 @@ class LLMBrain(Brain):
         except CallFailed as e:
             return RecordedAnswer(None, None, 0, 0, 0, str(e))
         text, finish = self._text(response)
-        prompt, completion, cached = self._tokens(getattr(response, "usage", None), asked["messages"], text)
+        usage = getattr(response, "usage", None)
+        prompt, completion, cached = self._tokens(usage, asked["messages"], text)
+        self._server_timings(response, usage)
         return RecordedAnswer(text or "", finish, prompt, completion, cached, None)
 
     async def _complete(self, asked: dict[str, Any], who: str) -> Any:
@@ -481,10 +486,13 @@ class LLMBrain(Brain):
         p = self.params
         gate = gate_for(self._endpoint, 1 if p.local else p.max_in_flight)
         attempt = 0
+        timing = self.timing
         while True:
             self._gate = gate
+            queued = time.monotonic()
             ticket = await gate.enter(who)
-            self._asked_at = time.monotonic()
+            self._asked_at = asked_at = time.monotonic()
+            timing["queued_s"] += asked_at - queued
             try:
                 return await self._once(client, asked)
             except CallFailed as e:
@@ -497,6 +505,7 @@ class LLMBrain(Brain):
                 attempt += 1
             finally:
                 gate.leave(ticket)
+                timing["request_s"] += time.monotonic() - asked_at
                 self._gate = None
                 self._asked_at = None
             await anyio.sleep(min(wait, p.max_retry_wait))
@@ -574,6 +583,28 @@ class LLMBrain(Brain):
             content = str(content)
         finish = getattr(choice, "finish_reason", None)
         return content, finish if isinstance(finish, str) else None
+
+    def _server_timings(self, response: Any, usage: Any) -> None:
+        """Add where the server says the request's time went: llama.cpp's `timings`
+        (top level from llama-server, in the usage from `engine.local_llm_server`)."""
+        t = getattr(usage, "timings", None) or getattr(response, "timings", None)
+        if not isinstance(t, dict):
+            return
+        try:
+            prompt_ms, predicted_ms = float(t["prompt_ms"]), float(t["predicted_ms"])
+            prompt_n, predicted_n = int(t["prompt_n"]), int(t["predicted_n"])
+            total_ms = float(t.get("total_ms", prompt_ms + predicted_ms))
+        except (KeyError, TypeError, ValueError):
+            return  # a server's own figures, not trusted to have a shape: left out
+        if not all(math.isfinite(x) and x >= 0 for x in (prompt_ms, predicted_ms, total_ms)):
+            return
+        timing = self.timing
+        timing["requests_timed"] += 1
+        timing["server_total_s"] += total_ms / 1000.0
+        timing["prompt_eval_s"] += prompt_ms / 1000.0
+        timing["prompt_eval_tokens"] += max(0, prompt_n)
+        timing["generate_s"] += predicted_ms / 1000.0
+        timing["generated_tokens"] += max(0, predicted_n)
 
     @staticmethod
     def _tokens(usage: Any, messages: list[dict[str, str]], text: str | None) -> tuple[int, int, int]:

@@ -286,24 +286,125 @@ def changes(before: dict[str, Any] | None, now: dict[str, Any], *, max_items: in
     return out
 
 
+# -- the observation as the model reads it: compact lines ----------------------------------------
+#
+# A turn's new prompt tokens are what the server evaluates (the shared prefix is cached),
+# and a small model's tokenizer spends a token on every quote, brace and digit: JSON with
+# its keys repeated per item cost ~360 tokens for an ordinary observation, these lines
+# ~170. Every fact is still there: one line per key, lists as `id: key value, ...` items.
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return json.dumps(v)
+    if isinstance(v, float):
+        return f"{v:g}" if abs(v) < 1e15 else json.dumps(v)
+    if isinstance(v, (int, str)):
+        return str(v)
+    return json.dumps(v, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+# Labels that say a number's unit where the key's name abbreviates it.
+_LABELS = {
+    "world_time_s": "world time (s)",
+    "next_oracle_resolution_in_s": "next oracle resolution in (s)",
+    "compute_rate_per_s": "compute rate (per s)",
+    "other_agents": "other agents' scrip",
+}
+
+
+def _label(key: str) -> str:
+    return _LABELS.get(key) or key.replace("_", " ")
+
+
+def _render_item(v: Any) -> str:
+    if isinstance(v, dict):
+        head = f"{_scalar(v['id'])}: " if "id" in v else ""
+        rest = ", ".join(f"{_label(k)} {_render_value(x)}" for k, x in v.items() if k != "id")
+        return head + rest if rest else head.rstrip(": ")
+    return _render_value(v)
+
+
+def _render_value(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_render_value(x)}" for k, x in v.items()) if v else "none"
+    if isinstance(v, (list, tuple)):
+        return "; ".join(_render_item(x) for x in v) if v else "none"
+    return _scalar(v)
+
+
+_NOT_SHOWN = "_not_shown"
+
+
+def render_observation(obs: dict[str, Any]) -> str:
+    """One line per fact: `label: value`; lists of records as `id: key value, ...; ...`,
+    and how many more there are that were left out."""
+    lines = []
+    for key, value in obs.items():
+        if key.endswith(_NOT_SHOWN):
+            continue
+        line = f"{_label(key)}: {_render_value(value)}"
+        more = obs.get(key + _NOT_SHOWN)
+        if more:
+            line += f" (+{more} more)"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def render_changes(changed: dict[str, Any]) -> str:
+    parts = []
+    for key, value in changed.items():
+        if isinstance(value, dict) and set(value) <= {"new", "gone"}:
+            value = " ".join(f"{k} {_render_value(v)}" for k, v in value.items())
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = f"{value:+g}"
+        else:
+            value = _render_value(value)
+        parts.append(f"{_label(key)} {value}")
+    return "; ".join(parts)
+
+
+def render_turn(turn: dict[str, Any]) -> str:
+    """`t 12.5: {the answer as given} -> ok value` (or `-> refused (code): reason`)."""
+    did = turn.get("you_did")
+    did_text = did if isinstance(did, str) else json.dumps(did, default=str, ensure_ascii=False, separators=(",", ":"))
+    result = turn.get("result") or {}
+    if result.get("ok") is True:
+        value = result.get("value")
+        outcome = "ok" if value is None else f"ok {_scalar(value)}"
+    elif result.get("ok") is False:
+        code = result.get("code")
+        outcome = f"refused ({code}): {result.get('error')}" if code else f"failed: {result.get('error')}"
+    else:
+        outcome = "no result yet"
+    return f"t {_scalar(turn.get('t'))}: {did_text} -> {outcome}"
+
+
 def user_message(role: str, obs: dict[str, Any], changed: dict[str, Any] | None,
                  history: list[dict[str, Any]], error: str | None) -> str:
-    parts = ["## Your role", role.strip(), "## Your observation", json.dumps(obs, default=str, ensure_ascii=False)]
+    parts = ["## Your role", role.strip(), "## Your observation", render_observation(obs)]
     if changed:
-        parts += ["## Changed since your last turn", json.dumps(changed, default=str, ensure_ascii=False)]
+        parts += ["## Changed since your last turn", render_changes(changed)]
     if history:
         parts += ["## Your recent turns (oldest first)"]
-        parts += [json.dumps(h, default=str, ensure_ascii=False) for h in history]
+        parts += [render_turn(h) for h in history]
     if error:
         parts += [f"## Your last turn failed\n{error}"]
-    parts += ["Choose your next action. Answer with one JSON object."]
+    parts += ["Answer with one JSON action."]
     return "\n".join(parts)
 
 
-def observation_in(user: str) -> dict[str, Any]:
-    """The observation a user message carries (for tests and tools)."""
+def observation_in(user: str) -> dict[str, str]:
+    """The observation a user message carries, as label -> the line's text (for tests and
+    tools)."""
     lines = user.split("\n")
-    return json.loads(lines[lines.index("## Your observation") + 1])
+    out: dict[str, str] = {}
+    for line in lines[lines.index("## Your observation") + 1:]:
+        if line.startswith("## ") or ": " not in line:
+            break
+        label, _, text = line.partition(": ")
+        out[label] = text
+    return out
 
 
 def describe_result(result: Any, limit: int = 300) -> dict[str, Any]:
@@ -474,6 +575,9 @@ __all__ = [
     "observation",
     "observation_in",
     "parse_answer",
+    "render_changes",
+    "render_observation",
+    "render_turn",
     "system_message",
     "user_message",
     "vocabulary",

@@ -23,11 +23,13 @@ def answer_by_content(body: dict) -> dict:
     user = body["messages"][-1]["content"]
     obs = observation_in(user)
     roll = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16)
-    unbid = [a["id"] for a in obs.get("your_artifacts", []) if a["id"] not in obs.get("your_open_bids", {})]
+    owned = [item.split(": ")[0] for item in obs["your artifacts"].split("; ") if item != "none"]
+    bids = [] if obs["your open bids"] == "none" else [b.split(" ")[0] for b in obs["your open bids"].split(", ")]
+    unbid = [a for a in owned if a not in bids]
     prompt, completion = 300 + roll % 200, 20 + roll % 30
     if roll % 11 == 0:
         return reply("I think I will wait and see.", prompt=prompt, completion=completion)
-    if unbid and obs["scrip"] > 2:
+    if unbid and int(obs["scrip"]) > 2:
         answer = {"action": "invoke", "target": "oracle", "method": "bid", "args": {"artifact": unbid[0], "amount": 1}}
     elif roll % 3 == 0:
         answer = {"action": "write", "content": f"idea {roll % 9973}: a thought about scarcity", "kind": "data"}
