@@ -191,7 +191,9 @@ def main() -> None:
     print(f"busiest processes: {busiest()}")
     t0 = time.monotonic()
     server = local_server()  # started here so its start-up is timed apart
-    print(f"server {server.describe()} up in {time.monotonic() - t0:.1f} s")
+    o = server.options
+    print(f"server {server.describe()} up in {time.monotonic() - t0:.1f} s (threads: {o.n_threads} generating, "
+          f"{o.n_threads_batch} evaluating prompts; n_ctx {o.n_ctx})")
     print(f"cold start: the shared prefix evaluated once in {warm_prefix(server.url):.1f} s (outside the runs)")
     try:
         main_run = summarize("schema-constrained (the default)", run(args.seconds, True))

@@ -364,10 +364,32 @@ def render_changes(changed: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _compact(v: Any) -> str:
+    return json.dumps(v, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def render_action(did: Any, content_limit: int = 60) -> str:
+    """An answer in a few tokens: `invoke oracle.bid {"artifact":"a-1","amount":2}`,
+    `sleep seconds 15`, `write kind data, content "the first 60 characters..."`."""
+    if not isinstance(did, dict) or not isinstance(did.get("action"), str):
+        return did if isinstance(did, str) else _compact(did)
+    rest = {k: v for k, v in did.items() if k != "action"}
+    if did["action"] == "invoke":
+        target, method, args = rest.pop("target", "?"), rest.pop("method", "?"), rest.pop("args", {})
+        head = f"invoke {target}.{method} {_compact(args)}"
+    else:
+        head = did["action"]
+    content = rest.get("content")
+    if isinstance(content, str) and len(content) > content_limit:
+        rest["content"] = content[:content_limit] + "..."
+    fields = ", ".join(f"{k} {_compact(v) if isinstance(v, str) and k == 'content' else _render_value(v)}"
+                       for k, v in rest.items())
+    return f"{head} {fields}" if fields else head
+
+
 def render_turn(turn: dict[str, Any]) -> str:
-    """`t 12.5: {the answer as given} -> ok value` (or `-> refused (code): reason`)."""
-    did = turn.get("you_did")
-    did_text = did if isinstance(did, str) else json.dumps(did, default=str, ensure_ascii=False, separators=(",", ":"))
+    """`t 12.5: what it did -> ok value` (or `-> refused (code): reason`)."""
+    did_text = render_action(turn.get("you_did"))
     result = turn.get("result") or {}
     if result.get("ok") is True:
         value = result.get("value")
@@ -575,6 +597,7 @@ __all__ = [
     "observation",
     "observation_in",
     "parse_answer",
+    "render_action",
     "render_changes",
     "render_observation",
     "render_turn",

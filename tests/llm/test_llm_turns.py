@@ -94,8 +94,7 @@ async def test_the_request_carries_time_balances_and_the_vocabulary(server):
     assert obs2["your open bids"] == "note-1 2"
     assert obs2["scrip"] == "18"
     assert "## Your recent turns" in second.user
-    assert '{"action":"invoke","target":"oracle","method":"bid","args":{"artifact":"note-1","amount":2}} -> ok' \
-        in second.user
+    assert 'invoke oracle.bid {"artifact":"note-1","amount":2} -> ok' in second.user
 
 
 async def test_contracts_and_refusals_are_shown(server):
