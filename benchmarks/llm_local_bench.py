@@ -71,6 +71,22 @@ def warm_prefix(url: str) -> float:
     return time.monotonic() - t
 
 
+FAILURES: list[str] = []  # why turns failed (an invalid answer, a timeout), for the printout
+
+
+def _keep_failures() -> None:
+    from engine.brains.llm import LLMBrain
+
+    fail = LLMBrain._fail
+
+    def _fail(self, view, access, error, keep_cost=False):
+        FAILURES.append(f"{view.id} at {view.now:.0f}s: {error}")
+        return fail(self, view, access, error, keep_cost)
+
+    LLMBrain._fail = _fail
+
+
+_keep_failures()
 SAMPLE_EVERY = 0.1
 STATES = ("queued", "request", "landed", "acting", "sleeping", "frozen", "other")
 
@@ -122,6 +138,8 @@ def run(seconds: float, constrained: bool) -> dict:
     report["_elapsed"] = elapsed
     report["_states"] = counts
     report["_timing"] = [a.brain.timing for a in world.agents.values() if a.config.get("brain") == "llm"]
+    report["_failures"] = list(FAILURES)
+    FAILURES.clear()
     return report
 
 
@@ -168,6 +186,8 @@ def summarize(label: str, report: dict) -> dict:
               f"{per['completion_tokens']:10.0f} {u['dollars']:9.5f}")
     t = report["llm"]
     breakdown(report, t["answers"])
+    for f in report["_failures"][:5]:
+        print(f"  failed turn: {f[:300]}")
     n = max(1, t["answers"])
     out = {
         "turns_per_agent_min": t["answers"] / len(rows) / minutes,
