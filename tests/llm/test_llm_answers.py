@@ -136,3 +136,30 @@ def test_the_engine_runs_without_openai():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["True", "False"]
+
+
+def test_the_observation_is_compact_lines_that_keep_every_fact():
+    """The user message renders the observation as `label: value` lines (JSON's quotes and
+    repeated keys cost a small model's tokenizer twice the tokens), with nothing dropped."""
+    from engine.brains.llm_prompt import changes, observation_in, render_turn, user_message
+
+    before = {"you": "m001", "scrip": 45, "compute": 18.29, "your_open_bids": {},
+              "open_listings": [{"id": "listing-2", "seller": "t001", "artifact": "rate-6", "kind": "rate", "price": 8}],
+              "open_listings_not_shown": 3, "your_contracts": [], "other_agents": {"x001": 66, "w001": 40}}
+    now = {**before, "scrip": 43, "your_open_bids": {"note-1": 2}}
+    history = [{"t": 4.25, "you_did": {"action": "invoke", "target": "oracle", "method": "bid",
+                                       "args": {"artifact": "note-1", "amount": 2}}, "result": {"ok": True, "value": None}},
+               {"t": 5.0, "you_did": {"action": "write", "content": "z" * 200, "kind": "data"},
+                "result": {"ok": False, "error": "compute would pass max debt", "code": "max_debt"}}]
+    text = user_message("You are a builder.", now, changes(before, now), history, None)
+    lines = observation_in(text)
+    assert lines == {
+        "you": "m001", "scrip": "43", "compute": "18.29", "your open bids": "note-1 2",
+        "open listings": "listing-2: seller t001, artifact rate-6, kind rate, price 8 (+3 more)",
+        "your contracts": "none", "other agents' scrip": "x001 66, w001 40"}
+    assert "## Changed since your last turn\nscrip -2; your open bids new note-1 2\n" in text
+    assert render_turn(history[0]) == 't 4.25: invoke oracle.bid {"artifact":"note-1","amount":2} -> ok'
+    # A long write is cut in the history; a refusal keeps its code and reason.
+    assert render_turn(history[1]) == f't 5: write content "{"z" * 60}...", kind data -> refused (max_debt): ' \
+        'compute would pass max debt'
+    assert text.endswith("Answer with one JSON action.")
