@@ -28,6 +28,7 @@ before and after is printed, and the busiest other processes.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import subprocess
 import sys
@@ -140,6 +141,10 @@ def run(seconds: float, constrained: bool) -> dict:
     report["_timing"] = [a.brain.timing for a in world.agents.values() if a.config.get("brain") == "llm"]
     report["_failures"] = list(FAILURES)
     FAILURES.clear()
+    # The brains' HTTP clients belong to the loop that just ended: collect them now, not
+    # during the next run's loop (where closing them logs "Event loop is closed").
+    del world
+    gc.collect()
     return report
 
 
