@@ -24,21 +24,12 @@ from typing import TYPE_CHECKING, Any
 from .actions import Action, Invoke, Result, Sleep
 from .brains import build_brain
 from .events import AgentStatusChanged, BrainFailed
+from .ids import ACTING, CRASHED, FROZEN, NEWSWORTHY, PAUSED, SLEEPING, STATUSES, STOPPED, THINKING
 
 if TYPE_CHECKING:
     from .artifacts import Artifact
     from .llm_access import LLMAccess
     from .world import World
-
-THINKING = "thinking"
-ACTING = "acting"
-SLEEPING = "sleeping"
-FROZEN = "frozen"
-PAUSED = "paused"
-CRASHED = "crashed"
-STOPPED = "stopped"
-STATUSES = (THINKING, ACTING, SLEEPING, FROZEN, PAUSED, CRASHED, STOPPED)
-NEWSWORTHY = frozenset({FROZEN, PAUSED, CRASHED, STOPPED})
 
 # A balance this close to zero counts as paid off: waiting exactly -balance/rate seconds
 # can leave a rounding residue of a few ulps.
@@ -151,10 +142,6 @@ class AgentView:
 
     def frozen_agents(self) -> list[str]:
         return self._world.frozen_ids()
-
-    def compute_of(self, principal: str) -> float:
-        b = self._world.ledger.buckets.get(principal)
-        return 0.0 if b is None else b.peek(self.now)
 
     def owned(self, kind: str | None = None) -> list[str]:
         return [a.id for a in self._world.artifacts.owned_by(self.id) if kind is None or a.kind == kind]

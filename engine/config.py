@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import bounds as b
+from . import brain_params
 from .errors import Refusal
 
 
@@ -210,14 +211,10 @@ class AgentGroup(Strict):
 
     @model_validator(mode="after")
     def _brain(self) -> AgentGroup:
-        from .brains import brain_class
-
         try:
-            cls = brain_class(self.brain)
+            brain_params.validate(self.brain, self.params)
         except Refusal as r:
             raise ValueError(str(r)) from None
-        try:
-            cls.validate_params(self.params)
         except ValidationError as e:
             raise ValueError(_describe(e, prefix="params")) from None
         return self

@@ -25,13 +25,13 @@ from .artifacts import WRITABLE_KINDS
 from .bounds import SECONDS, shown
 from .errors import Refusal
 from .events import EVENT_KINDS, ActionRefused, ArtifactDeleted, ArtifactWritten, EngineError
+from .ids import OPERATOR
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .world import World
 
-OPERATOR = "operator"
 ACTION_NAMES = ("noop", "read", "write", "delete", "invoke", "sleep")
 
 

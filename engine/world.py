@@ -30,7 +30,7 @@ from .events import (
 )
 from .sandbox import SandboxIncident, SandboxLimits, SandboxStats, billable_cpu_seconds
 from .genesis.contracts import ContractsArtifact
-from .genesis.ledger import LedgerArtifact
+from .genesis.accounts import AccountsArtifact
 from .genesis.market import MarketArtifact
 from .genesis.oracle import OracleArtifact
 from .genesis.rights import RightsArtifact
@@ -110,7 +110,7 @@ class World:
         self.market = MarketArtifact(self)
         self.contracts = ContractsArtifact(self)
         for service in (
-            LedgerArtifact(self), RightsArtifact(self), WorldControlArtifact(self),
+            AccountsArtifact(self), RightsArtifact(self), WorldControlArtifact(self),
             self.oracle, self.market, self.contracts,
         ):
             self.add_service(service)

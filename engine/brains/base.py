@@ -11,18 +11,11 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from ..brain_params import BrainParams
 
 if TYPE_CHECKING:
     from ..actions import Action
-    from ..agent import AgentView
-
-
-class BrainParams(BaseModel):
-    """Parameters every brain takes; brains extend this."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    think_cost: float = Field(1.0, ge=0, allow_inf_nan=False, description="compute one thought costs")
+    from ..ports import Observation
 
 
 class Brain:
@@ -36,9 +29,12 @@ class Brain:
         self.rng = rng
         self.thought_cost = params.think_cost
 
-    def decide(self, view: AgentView) -> Action:
+    def decide(self, view: Observation) -> Action:
         raise NotImplementedError
 
     @classmethod
     def validate_params(cls, params: dict[str, Any] | None) -> BrainParams:
         return cls.Params.model_validate(params or {})
+
+
+__all__ = ["Brain", "BrainParams"]

@@ -44,26 +44,23 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import importlib
-import importlib.util
 import json
 import math
 import os
 import re
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
-from pydantic import Field, field_validator
 
 from ..actions import NOOP, Action, Sleep
 from ..llm_record import RecordedAnswer, request_key, row_for
-from . import register
-from .base import Brain, BrainParams
+from ..brain_params import OPENAI_HINT, BrainParams, LLMParams, openai_available, require_openai
+from .base import Brain
 from .llm_gate import EndpointGate, gate_for
 from .llm_prompt import (
-    DEFAULT_SYSTEM_PROMPT,
     InvalidAnswer,
     action_schema,
     changes,
@@ -78,28 +75,19 @@ if TYPE_CHECKING:
     from ..agent import AgentView
     from ..llm_access import LLMAccess
 
-INSTALL_HINT = "the llm brain needs the openai package: pip install -e '.[llm]' (or pip install openai)"
+INSTALL_HINT = OPENAI_HINT
 NO_KEY = "not-needed"  # local servers ignore the key, but the client wants one
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # How an answer is constrained, strongest first; a server that refuses one gets the next.
 # json_schema: OpenAI, vLLM, llama.cpp's llama-server, recent Ollama. llama_cpp: the
 # llama-cpp-python server's {"type": "json_object", "schema": ...}. ollama: Ollama's `format`.
 FORMAT_CHAIN = ("json_schema", "llama_cpp", "json_object", None)
-AnswerFormat = Literal["auto", "json_schema", "llama_cpp", "ollama", "json_object"]
 
 
 class LLMUnavailable(RuntimeError):
     """The brain cannot run at all (no openai package, no API key, no local model): a
     configuration problem, raised so the agent backs off and, if it persists, is marked
     crashed with this reason."""
-
-
-def openai_available() -> bool:
-    try:
-        return importlib.util.find_spec("openai") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _import_openai() -> Any:
@@ -149,7 +137,6 @@ class CallFailed(Exception):
         self.again_now = again_now  # the request changed (a weaker answer format): not a retry
 
 
-@register
 class LLMBrain(Brain):
     """Asks an OpenAI-compatible chat endpoint for each action; charged by the tokens used."""
 
@@ -157,78 +144,12 @@ class LLMBrain(Brain):
     summary = "an LLM behind any OpenAI-compatible endpoint chooses each action"
     is_async = True
 
-    class Params(BrainParams):
-        think_cost: float = Field(
-            1.0, ge=0, allow_inf_nan=False, description="floor: the least compute a thought costs"
-        )
-        model: str = Field("llama3.2", min_length=1, max_length=200, description="model name the server knows")
-        base_url: str = Field(
-            "http://127.0.0.1:11434/v1", min_length=1, max_length=500,
-            description="OpenAI-compatible API root (Ollama, llama.cpp server, vLLM, ...)",
-        )
-        local: bool = Field(False, description="serve the model here: start the llama.cpp server on loopback "
-                            "(base_url and model are then ignored)")
-        local_model: str | None = Field(None, min_length=1, max_length=4096,
-                                        description="GGUF file for local = true (none: the packaged small model)")
-        api_key_env: str | None = Field(
-            None, max_length=100, description="environment variable holding the API key (none: 'not-needed')"
-        )
-        system_prompt: str = Field(
-            DEFAULT_SYSTEM_PROMPT, max_length=20_000,
-            description="the agent's role and goals, at the top of each turn's message "
-            "(the rules, the answer format and the vocabulary form the shared system prefix)",
-        )
-        temperature: float = Field(0.7, ge=0, le=2, allow_inf_nan=False)
-        max_tokens: int = Field(256, ge=1, le=65_536, description="longest answer")
-        timeout: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False, description="seconds one request may take")
-        max_retries: int = Field(2, ge=0, le=20, description="retries after a timeout, 429, 5xx or lost connection")
-        retry_backoff: float = Field(
-            0.5, gt=0, le=600, allow_inf_nan=False, description="real seconds before the first retry; doubles"
-        )
-        max_retry_wait: float = Field(
-            30.0, gt=0, le=3600, allow_inf_nan=False, description="cap on any one wait, Retry-After included"
-        )
-        max_in_flight: int = Field(
-            4, ge=1, le=256, description="requests in flight to this endpoint at once, across all its agents "
-            "(the rest queue in turn); a local server takes one at a time"
-        )
-        compute_per_token: float = Field(
-            0.002, ge=0, allow_inf_nan=False, description="thought cost = tokens used * this (at least think_cost)"
-        )
-        dollars_per_1k_tokens: float = Field(
-            0.0, ge=0, allow_inf_nan=False, description="charged to the world's llm_budget"
-        )
-        json_mode: bool = Field(True, description="constrain the answer (answer_format); false: plain text, parsed")
-        answer_format: AnswerFormat = Field(
-            "auto", description="how the answer is constrained: json_schema, llama_cpp, ollama or json_object; "
-            "auto tries the strongest and steps down when a server refuses"
-        )
-        history: int = Field(3, ge=0, le=100, description="recent turns shown to the model")
-        peers: int = Field(6, ge=0, le=1000, description="other agents shown in the observation")
-        max_items: int = Field(5, ge=1, le=100, description="most artifacts, listings, contracts shown")
-        max_sleep: float = Field(600.0, gt=0, allow_inf_nan=False, description="longest sleep the model may choose")
-        budget_sleep: float = Field(
-            300.0, gt=0, allow_inf_nan=False, description="world seconds between budget checks once it is spent"
-        )
-        @field_validator("api_key_env")
-        @classmethod
-        def _env_name(cls, v: str | None) -> str | None:
-            if v is not None and not _ENV_NAME.match(v):
-                raise ValueError(f"not an environment variable name: {v!r}")
-            return v
-
-        @field_validator("base_url")
-        @classmethod
-        def _url(cls, v: str) -> str:
-            if not v.startswith(("http://", "https://")):
-                raise ValueError(f"base_url must start with http:// or https://, got {v!r}")
-            return v
+    Params = LLMParams
 
     @classmethod
     def validate_params(cls, params: dict[str, Any] | None) -> BrainParams:
         validated = super().validate_params(params)
-        if not openai_available():
-            raise ValueError(INSTALL_HINT)
+        require_openai()
         return validated
 
     def __init__(self, params: BrainParams, rng) -> None:

@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from ..actions import NOOP, Action, Delete, Invoke, Read, Sleep, Write
+from ..brain_params import DEFAULT_SYSTEM_PROMPT
 from ..events import EVENT_KINDS
 
 if TYPE_CHECKING:
@@ -54,11 +55,6 @@ WORLD_RULES = (
     "top bids are scored and their owners paid. You can also trade on the market, lend and "
     "borrow, and help or pay other agents. Think briefly, act purposefully, and sleep when "
     "there is nothing worth paying compute for."
-)
-# The role an agent plays when its params give none (the start of each user message).
-DEFAULT_SYSTEM_PROMPT = (
-    "Earn scrip: write short, distinctive artifacts and bid on them before each oracle "
-    "resolution; keep some scrip in reserve, and sleep when there is nothing worth doing."
 )
 
 ANSWER_FORMAT = """\

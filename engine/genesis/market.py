@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..bounds import PRICE, shown
 from ..errors import Refusal
 from ..events import ListingCancelled, ListingCreated, ListingSold
+from ..ids import OPERATOR
 from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ class MarketArtifact(GenesisArtifact):
     def cancel(self, caller: str, args: dict[str, Any], now: float) -> None:
         world = self.world
         listing = self._listing(args["listing"])
-        if listing.seller != caller and caller != "operator":
+        if listing.seller != caller and caller != OPERATOR:
             raise Refusal(f"{listing.id} is {listing.seller}'s listing, not {caller}'s", "not_owner")
         self._return(listing, now)
 

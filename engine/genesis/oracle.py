@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..bounds import scrip, shown, written
 from ..errors import Refusal
 from ..events import BidCancelled, BidPlaced, OracleResolved, ScripMinted
+from ..ids import agent_sort_key
 from ..scoring import Scorer, build_scorer
 from .base import GenesisArtifact, Param, method
 
@@ -225,8 +226,6 @@ class OracleArtifact(GenesisArtifact):
         world = self.world
         if pool == 0:
             return {"pool": 0, "recipients": 0, "share": 0, "remainder": 0}
-        from ..world import agent_sort_key
-
         live = sorted(world.live_ids, key=agent_sort_key)
         recipients = [a for a in live if a not in winners] or live
         if not recipients:  # only the operator bid and no agent lives: refund the prices

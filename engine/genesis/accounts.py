@@ -1,5 +1,6 @@
-"""The genesis ledger: balances, scrip and compute transfers (rescues), rate moves,
-artifact transfers and spawning agents, as methods any principal can invoke."""
+"""The accounts service, invoked as `ledger`: balances, scrip and compute transfers
+(rescues), rate moves, artifact transfers and spawning agents, as methods any principal
+can invoke. The books themselves are `engine.ledger`; this is their public counter."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..ledger import MICRO, to_micro
 from .base import GenesisArtifact, Param, method
 
 
-class LedgerArtifact(GenesisArtifact):
+class AccountsArtifact(GenesisArtifact):
     id = "ledger"
     description = "Balances and transfers of scrip, compute and compute rate; spawning agents."
 
@@ -126,4 +127,4 @@ class LedgerArtifact(GenesisArtifact):
         return {"capacity": b.capacity}
 
 
-__all__ = ["LedgerArtifact"]
+__all__ = ["AccountsArtifact"]
