@@ -263,7 +263,7 @@ class Agent:
         self.last_error = ""
         self.frozen_since: float | None = None
         self.times_frozen = 0
-        keep = getattr(world, "keep_history", False)
+        keep = world.keep_history
         self.recent_actions: deque[tuple[float, Action, Result, float]] | None = (
             deque(maxlen=RECENT_ACTIONS) if keep else None)
         self.freezes: deque[Freeze] | None = deque(maxlen=RECENT_FREEZES) if keep else None

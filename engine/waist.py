@@ -276,7 +276,7 @@ class Waist:
         world = self.world
         try:
             self._charge(principal, think_cost, self.costs["invoke"], now, principal != OPERATOR)
-            return await world.run_code(principal, action, now)
+            return await world.code_runs.run(principal, action, now)
         except Refusal as r:
             self.refusals += 1
             world.bus.publish(ActionRefused(now, principal, action.describe(), r.reason))

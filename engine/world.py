@@ -1,34 +1,33 @@
 """The world: the composition root. Builds clock, ledger, artifacts, services and agents
 from a `WorldConfig`, runs every loop in one anyio task group, and offers the operator's
 API (the same invoke path agents use) plus read-only snapshots for the UI and reports.
+
+The domain rules live in the services (`engine/genesis/`), the books in `engine.ledger`,
+the loop in the agent, the waist and the scheduler; the world wires them together and is
+the `Services` (engine.ports) every genesis service is built with.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import Any, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import anyio
+import anyio.abc
 
 from .actions import Invoke, Result
-from .agent import FROZEN, Agent
+from .agent import Agent
 from .artifacts import ArtifactStore
 from .brains import brain_class
 from .clock import Clock, RealClock, VirtualClock
 from .scheduler import Scheduler
 from .config import WorldConfig
 from .errors import Refusal
-from .events import (
-    AgentSpawned,
-    ArtifactTransferred,
-    EventBus,
-    RateTransferred,
-    SandboxIncidentEvent,
-    SandboxStatsEvent,
-    ScripTransferred,
-)
-from .sandbox import SandboxIncident, SandboxLimits, SandboxStats, billable_cpu_seconds
+from .events import AgentSpawned, EventBus
+from .genesis.base import GenesisArtifact
+from .genesis.code_runs import CodeRuns
 from .genesis.contracts import ContractsArtifact
 from .genesis.accounts import AccountsArtifact
 from .genesis.market import MarketArtifact
@@ -37,10 +36,16 @@ from .genesis.rights import RightsArtifact
 from .genesis.world_control import WorldControlArtifact
 from . import bounds
 from .ledger import MICRO, Ledger, check_rate
+from .ids import FROZEN, OPERATOR, SYSTEM
 from .metrics import Metrics
-from .waist import OPERATOR, Waist
+from .waist import Waist
 
-SYSTEM = "system"
+if TYPE_CHECKING:
+    from .journal import Journal
+    from .sandbox import Sandbox, SandboxIncident, SandboxStats
+
+# What opens a world's sandbox as it starts: (the sandbox or None, why code can or cannot run).
+SandboxFactory = Callable[["World"], Awaitable[tuple["Sandbox | None", str]]]
 MECHANISMS = (
     "bid", "resolution", "mint", "ubi", "listing_sold", "config_right_changed_hands",
     "config_changed", "rate_moved", "claim_changed_hands", "loan_offered", "loan_accepted",
@@ -48,18 +53,13 @@ MECHANISMS = (
 )
 
 
-def agent_sort_key(agent_id: str) -> tuple[int, str]:
-    """Ascending agent-id order: shorter ids first, so a0999 < a1000 and a10 > a9."""
-    return (len(agent_id), agent_id)
-
-
 class World:
     def __init__(
         self,
         config: WorldConfig,
         clock: Clock | None = None,
-        sandbox: Any = None,
-        sandbox_factory: Callable[[World], Awaitable[tuple[Any, str]]] | None = None,
+        sandbox: Sandbox | None = None,
+        sandbox_factory: SandboxFactory | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         """`progress(built, total)`, when given, hears how many agents are built, every
@@ -77,12 +77,10 @@ class World:
         self.waist = Waist(self, config.costs.table(), config.compute.max_debt)
         # Where agents' code runs (engine.sandbox.Sandbox), or None. A factory, when given,
         # opens one as the world starts (containers/ picks Docker or subprocesses).
-        self.sandbox = sandbox
+        self.code_runs = CodeRuns(self, sandbox)
         self.sandbox_factory = sandbox_factory
-        self.sandbox_reason = "no sandbox: agents cannot run code" if sandbox is None else sandbox.name
-        self.sandbox_stats: dict[str, SandboxStats] = {}
-        self._sandboxes: dict[str, float] = {}  # agents whose sandbox is started -> its cpus
-        self.journal = None  # engine.journal.Journal when the world is recorded
+        self.journal: Journal | None = None  # set when the world is recorded (engine.journal)
+        self.keep_history = False  # agents keep their recent actions and freezes (agent.remember_history)
         self._started = False  # agents were first queued on the scheduler
         self.slice_actions = config.agents_policy.slice_actions
         self.agents: dict[str, Agent] = {}
@@ -91,7 +89,7 @@ class World:
         self.paused = False
         self.running = False
         self.rate_listeners: list[Callable[[str, float], None]] = []
-        self.services: dict[str, Any] = {}
+        self.services: dict[str, GenesisArtifact] = {}
         # How often each mechanism of the economy happened (the report's evidence).
         self.mechanisms: dict[str, int] = dict.fromkeys(MECHANISMS, 0)
         self._tg: anyio.abc.TaskGroup | None = None
@@ -134,7 +132,7 @@ class World:
         self.metrics = Metrics(self, config.metrics.interval, config.metrics.keep)
 
     # -- building ----------------------------------------------------------------------------
-    def add_service(self, service) -> None:
+    def add_service(self, service: GenesisArtifact) -> None:
         """A genesis artifact, and a principal of the same name that can hold custody
         (the market holds listed artifacts; held scrip is tracked in the ledger)."""
         now = self.clock.now()
@@ -260,9 +258,9 @@ class World:
 
         self._tg.start_soon(task, name=getattr(fn, "__qualname__", None))
 
-    def attach_journal(self, path, commit_interval: float = 0.1, fresh: bool = True):
+    def attach_journal(self, path: str | Path, commit_interval: float = 0.1, fresh: bool = True) -> Journal:
         """Record this world in a SQLite journal (see engine/journal.py)."""
-        from .journal import Journal
+        from .journal import Journal  # the journal sits above the world (pyproject: ignore_imports)
 
         self.journal = Journal(self, path, commit_interval, fresh=fresh)
         return self.journal
@@ -330,6 +328,14 @@ class World:
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
 
+    def background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+        """Start `fn(*args)` beside the running world (a sandbox's Docker update, say): not an
+        engine task, so world time does not wait for it. False when the world is not running."""
+        if self._tg is None:
+            return False
+        self._tg.start_soon(fn, *args)
+        return True
+
     # -- steering (operator) ----------------------------------------------------------------
     def invoke(self, target: str, method: str, arguments: dict[str, Any] | None = None, /,
                principal: str = OPERATOR, **args: Any) -> Result:
@@ -373,40 +379,6 @@ class World:
             raise Refusal(f"unknown agent {agent_id!r}", "unknown")
         return agent
 
-    # -- moving artifacts (transfers, sales, custody) ------------------------------------------
-    def move_artifact(self, artifact_id: str, frm: str, to: str, now: float):
-        """Change an artifact's owner, with what its kind implies: a rate slice's rate moves
-        with it. Everything that can refuse is checked before anything changes."""
-        art = self.artifacts.get(artifact_id)
-        if to in self.services and to != "market":
-            raise Refusal(f"{to} is a service and cannot own artifacts", "invalid")
-        if (art.kind == "contract" and art.content["status"] not in ("active", "defaulted")
-                and not (frm == "market" and to == self.market.seller_of(artifact_id))):  # (a return is fine)
-            raise Refusal(f"{art.id} is {art.content['status']}: only an accepted loan is a claim to sell", "invalid")
-        self.artifacts.transfer(artifact_id, frm, to, now)
-        self.bus.publish(ArtifactTransferred(now, art.id, frm, to))
-        if art.kind == "rate":
-            micro = art.content["micro"]
-            self.ledger.move_slice(frm, to, micro, now)
-            self.bus.publish(RateTransferred(now, frm, to, micro / MICRO))
-            self.rate_changed(frm)
-            self.rate_changed(to)
-            if to != "market":
-                self.count("rate_moved")
-        self.ledger.undo.item(art.meta, "holder")
-        if to != "market":
-            # A change of hands: custody by the market and a cancelled listing are not.
-            previous = art.meta.get("holder", frm)
-            if previous != to:
-                art.meta["holder"] = to
-                if art.kind == "config":
-                    self.count("config_right_changed_hands")
-                elif art.kind == "contract":
-                    self.count("claim_changed_hands")
-        elif "holder" not in art.meta:
-            art.meta["holder"] = frm
-        return art
-
     def count(self, mechanism: str) -> None:
         self.ledger.undo.item(self.mechanisms, mechanism)
         self.mechanisms[mechanism] = self.mechanisms.get(mechanism, 0) + 1
@@ -424,82 +396,44 @@ class World:
             return
         agent.wake_if_frozen()
         rate = self.ledger.buckets[principal].rate
-        if principal in self._sandboxes and self._tg is not None:
-            # Its container's CPU quota follows its rate (a real Docker update, off the hot path).
-            cpus = self.cpus_for(principal)
-            self._sandboxes[principal] = cpus
-            self._tg.start_soon(self.sandbox.set_cpus, principal, cpus)
+        self.code_runs.rate_changed(principal)
         for listener in self.rate_listeners:
             listener(principal, rate)
 
-    # -- running agents' code ---------------------------------------------------------------
-    def cpus_for(self, principal: str) -> float:
-        return self.ledger.buckets[principal].rate / self.config.compute.compute_per_cpu
+    # -- running agents' code (engine/genesis/code_runs.py) ----------------------------------
+    @property
+    def sandbox(self) -> Sandbox | None:
+        return self.code_runs.sandbox
 
-    async def run_code(self, principal: str, action: Invoke, now: float) -> Result:
-        """Run a code artifact's `run(**args)` in the caller's own sandbox: the caller pays
-        the owner's price first, then the CPU time the call really used, as compute."""
-        art = self.artifacts.get(action.target)
-        if art.kind != "code":
-            raise Refusal(f"{art.id} is a {art.kind} artifact, not code; only code can be invoked", "invalid")
-        if action.method != "run":
-            raise Refusal(f"code artifacts have one method, run; not {action.method!r}", "unknown")
-        if type(action.args) is not dict:
-            raise Refusal(f"arguments must be a table of name = value, got {action.args!r}", "invalid")
-        if self.sandbox is None:
-            raise Refusal(f"running code needs a sandbox, and this world has none ({self.sandbox_reason})", "unavailable")
-        price = art.meta.get("price", 0) if art.owner != principal else 0
-        owner = art.owner
-        if price:
-            self.ledger.hold(principal, price, "sandbox")  # escrow while the code runs
-        cfg = self.config.sandbox
-        try:
-            if principal not in self._sandboxes:
-                limits = SandboxLimits(
-                    cpus=self.cpus_for(principal), memory_bytes=cfg.memory_mb * 2**20,
-                    pids=cfg.pids, tmpfs_bytes=cfg.tmpfs_mb * 2**20,
-                )
-                self._sandboxes[principal] = limits.cpus
-                await self.sandbox.start(principal, limits)
-            outcome = await self.sandbox.run(principal, art.content, action.args, cfg.timeout)
-        except Exception as e:  # the sandbox itself broke: the caller gets its price back
-            if price:
-                self.ledger.release("sandbox", price, principal)
-            self._sandboxes.pop(principal, None)
-            raise Refusal(f"the sandbox failed: {type(e).__name__}: {e}", "sandbox") from None
-        if price:  # the call happened (whatever its outcome): the owner is paid
-            self.ledger.release("sandbox", price, owner if self.ledger.has(owner) else principal)
-            self.bus.publish(ScripTransferred(self.clock.now(), principal, owner, price))
-        # Real constraints: the CPU the call used, as the host measured it (a finite figure
-        # >= 0, never one from inside the sandbox), is charged and may put the caller in debt.
-        cpu_seconds = billable_cpu_seconds(outcome)
-        cost = cpu_seconds * self.config.compute.compute_per_cpu
-        if principal in self.ledger.buckets and principal != OPERATOR:
-            self.ledger.buckets[principal].spend(cost, self.clock.now())
-        self.count("code_run")
-        value = {"value": outcome.value, "cpu_seconds": cpu_seconds, "compute": cost,
-                 "peak_memory_bytes": outcome.peak_memory_bytes, "paid": price}
-        if outcome.ok:
-            return Result(True, value)
-        return Result(False, value, f"{art.id} failed ({outcome.failure}): {outcome.error}", outcome.failure)
+    @sandbox.setter
+    def sandbox(self, sandbox: Sandbox | None) -> None:
+        self.code_runs.sandbox = sandbox
+
+    @property
+    def sandbox_reason(self) -> str:
+        """Why agents' code can or cannot run here (the sandbox's name, or a refusal)."""
+        return self.code_runs.reason
+
+    @sandbox_reason.setter
+    def sandbox_reason(self, reason: str) -> None:
+        self.code_runs.reason = reason
+
+    @property
+    def sandbox_stats(self) -> dict[str, SandboxStats]:
+        return self.code_runs.stats
+
+    def cpus_for(self, principal: str) -> float:
+        return self.code_runs.cpus_for(principal)
 
     def report_sandbox(self, item: SandboxStats | SandboxIncident) -> None:
-        """The sandbox's reporter: latest stats per agent, and events (stats coalesce)."""
-        now = self.clock.now()
-        if isinstance(item, SandboxStats):
-            self.sandbox_stats[item.agent_id] = item
-            self.bus.publish(SandboxStatsEvent(now, item.agent_id, item))
-        else:
-            self.count("sandbox_incident")
-            self.bus.publish(SandboxIncidentEvent(now, item.agent_id, item.kind, item.detail))
+        """The reporter a sandbox is opened with (containers/)."""
+        self.code_runs.report(item)
 
     def agent_stopped(self, agent_id: str) -> None:
         if agent_id in self.live_ids:
             self.live_ids.remove(agent_id)
         self.frozen.pop(agent_id, None)
-        if agent_id in self._sandboxes and self._tg is not None:
-            del self._sandboxes[agent_id]
-            self._tg.start_soon(self.sandbox.stop, agent_id)
+        self.code_runs.agent_stopped(agent_id)
 
     # -- reading -------------------------------------------------------------------------------
     def frozen_ids(self) -> list[str]:

@@ -16,6 +16,7 @@ from ..events import (
 from ..bounds import CAPACITY, COMPUTE, PRICE, RATE, RATE_OR_ZERO, SCRIP, shown
 from ..ledger import MICRO, to_micro
 from .base import GenesisArtifact, Param, method
+from .custody import move_artifact
 
 
 class AccountsArtifact(GenesisArtifact):
@@ -74,7 +75,7 @@ class AccountsArtifact(GenesisArtifact):
         to = self.world.ledger.require(args["to"], "recipient")
         if to in self.world.services:
             raise Refusal(f"{to} is a service: artifacts reach it only through its methods (market.list)", "invalid")
-        self.world.move_artifact(args["artifact"], caller, to, now)
+        move_artifact(self.world, args["artifact"], caller, to, now)
 
     @method("spawn", "Start a new agent, paying its scrip and compute rate from your own.",
             optional=("scrip", "capacity", "params", "agent_id"),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..bounds import Bound
 
 if TYPE_CHECKING:
-    from ..world import World
+    from ..ports import Services
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class GenesisArtifact:
     id: str = "genesis"
     description: str = ""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: Services) -> None:
         self.world = world
         self.methods: dict[str, GenesisMethod] = {}
         for attr in dir(type(self)):

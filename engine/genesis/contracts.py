@@ -37,8 +37,7 @@ from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
     from ..artifacts import Artifact
-    from ..scheduler import Timer
-    from ..world import World
+    from ..ports import Services, TimerHandle
 
 HOLDER = "contracts"
 DAY = 86_400
@@ -82,7 +81,7 @@ class ContractsArtifact(GenesisArtifact):
     id = HOLDER
     description = "Loans as contract artifacts: offer, accept, decline, cancel, repay; collected at due."
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: Services) -> None:
         super().__init__(world)
         self.contracts: dict[str, Artifact] = {}
         self._due: list[tuple[float, str]] = []  # (due time, contract id) of active contracts
@@ -91,7 +90,7 @@ class ContractsArtifact(GenesisArtifact):
         self.credit: dict[str, dict[str, int]] = {}
         self._settled: deque[str] = deque()
         self.retired = 0
-        self._collector: Timer | None = None  # the scheduler's timer at the earliest due time
+        self._collector: TimerHandle | None = None  # the scheduler's timer at the earliest due time
         self._ids = 0
 
     # -- reading ----------------------------------------------------------------------------------

@@ -17,11 +17,11 @@ from ..errors import Refusal
 from ..events import ListingCancelled, ListingCreated, ListingSold
 from ..ids import OPERATOR
 from .base import GenesisArtifact, Param, method
+from .custody import CUSTODIAN, move_artifact
 
 if TYPE_CHECKING:
-    from ..world import World
+    from ..ports import Services
 
-CUSTODIAN = "market"
 
 
 @dataclass(slots=True)
@@ -42,7 +42,7 @@ class MarketArtifact(GenesisArtifact):
     id = CUSTODIAN
     description = "Escrow: list an artifact you own for a price; buying is atomic."
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: Services) -> None:
         super().__init__(world)
         self.open: dict[str, Listing] = {}
         self.closed: deque[Listing] = deque(maxlen=world.config.market.keep)
@@ -77,7 +77,7 @@ class MarketArtifact(GenesisArtifact):
         art = world.artifacts.get(args["artifact"])
         if art.owner != caller:
             raise Refusal(f"cannot list {art.id}: it is owned by {art.owner}, not {caller}", "not_owner", "artifact")
-        world.move_artifact(art.id, caller, CUSTODIAN, now)
+        move_artifact(world, art.id, caller, CUSTODIAN, now)
         undo = world.ledger.undo
         undo.attrs(self, "_ids")
         self._ids += 1
@@ -109,7 +109,7 @@ class MarketArtifact(GenesisArtifact):
         # Everything is checked: from here on nothing can refuse.
         if listing.price:
             ledger.transfer_scrip(caller, listing.seller, listing.price)
-        world.move_artifact(art.id, CUSTODIAN, caller, now)
+        move_artifact(world, art.id, CUSTODIAN, caller, now)
         self._close(listing, "sold", now, caller)
         ledger.undo.attrs(self, "sold")
         self.sold += 1
@@ -133,7 +133,7 @@ class MarketArtifact(GenesisArtifact):
             self._return(self.open[listing_id], now)
 
     def _return(self, listing: Listing, now: float) -> None:
-        self.world.move_artifact(listing.artifact_id, CUSTODIAN, listing.seller, now)
+        move_artifact(self.world, listing.artifact_id, CUSTODIAN, listing.seller, now)
         self._close(listing, "cancelled", now, None)
         self.world.bus.publish(ListingCancelled(now, listing.id, listing.seller, listing.artifact_id))
 

@@ -25,8 +25,7 @@ from ..scoring import Scorer, build_scorer
 from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
-    from ..scheduler import Timer
-    from ..world import World
+    from ..ports import Services, TimerHandle
 
 HOLDER = "oracle"
 BID = scrip(lambda cfg: cfg.oracle.min_bid)
@@ -52,7 +51,7 @@ class OracleArtifact(GenesisArtifact):
     id = HOLDER
     description = "Anytime bids on artifacts you own; periodic resolution mints scrip for the winners."
 
-    def __init__(self, world: World, scorer: Scorer | None = None) -> None:
+    def __init__(self, world: Services, scorer: Scorer | None = None) -> None:
         super().__init__(world)
         cfg = world.config.oracle
         self.cfg = cfg
@@ -62,7 +61,7 @@ class OracleArtifact(GenesisArtifact):
         self.resolved = 0
         self.minted_total = 0
         self._bid_ids = 0
-        self._timer: Timer | None = None  # the scheduler's timer for the next resolution
+        self._timer: TimerHandle | None = None  # the scheduler's timer for the next resolution
 
     # -- agents' methods ------------------------------------------------------------------------
     @method("bid", "Bid on an artifact you own for the next resolution; the amount is held now. "
