@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from .actions import Action, Invoke, Result, Sleep
 from .brains import build_brain
 from .events import AgentStatusChanged, BrainFailed
+from .llm_access import LLMAccess
 from .ids import ACTING, CRASHED, FROZEN, NEWSWORTHY, PAUSED, SLEEPING, STATUSES, STOPPED, THINKING
 
 if TYPE_CHECKING:
     from .artifacts import Artifact
-    from .llm_access import LLMAccess
     from .world import World
 
 # A balance this close to zero counts as paid off: waiting exactly -balance/rate seconds
@@ -125,8 +125,6 @@ class AgentView:
     @property
     def llm(self) -> LLMAccess:
         """An LLM brain's narrow access to the world: its budget, vocabulary and records."""
-        from .llm_access import LLMAccess
-
         return LLMAccess(self._world, self.id)
 
     @property

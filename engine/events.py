@@ -373,18 +373,20 @@ class EventBus:
         self._wakers: dict[str, dict[str | None, list[Any]]] = {}
         self._hooks: list[Callable[[Event], None]] = []
         self._fanout: dict[str, tuple[tuple, tuple]] = {}
-        self._held: list[Any] | None = None  # events of a genesis call, until it stands
+        # Events of a genesis call, until it stands (hold/release/drop). Public because the
+        # narrow waist inlines hold and release on its hot path (engine/waist.py).
+        self.holding: list[Any] | None = None
 
     def hold(self) -> list[Any]:
         """Keep events back (while a genesis call runs) until `release` or `drop`."""
         held: list[Any] = []
-        self._held = held
+        self.holding = held
         return held
 
     def release(self, held: list[Any]) -> None:
         """Publish the events kept back: the call they describe stands. (An `emit` is kept
         as its (class, t, fields), to be emitted, and so built, only now.)"""
-        self._held = None
+        self.holding = None
         for ev in held:
             if ev.__class__ is tuple:
                 self.emit(ev[0], ev[1], ev[2])
@@ -393,7 +395,7 @@ class EventBus:
 
     def drop(self) -> None:
         """Forget the events kept back: the call they describe was undone."""
-        self._held = None
+        self.holding = None
 
     @property
     def recent(self) -> deque[Event]:
@@ -409,7 +411,7 @@ class EventBus:
     def emit(self, cls: type[Event], t: float, fields: tuple[Any, ...]) -> None:
         """Publish `cls(t, *fields)`, built only when someone will read it (module doc).
         (A tuple, not *fields: a call without star-arguments is a cheaper call.)"""
-        held = self._held
+        held = self.holding
         if held is not None:
             held.append((cls, t, fields))
             return
@@ -423,7 +425,7 @@ class EventBus:
         self.counts[kind] += 1
 
     def publish(self, ev: Event) -> None:
-        held = self._held
+        held = self.holding
         if held is not None:
             held.append(ev)
             return

@@ -123,7 +123,7 @@ class Waist:
                 else:
                     bus = world.bus
                     undo.on = True
-                    held = bus._held = []
+                    held = bus.holding = []
                     try:
                         value = m.handler(principal, args, now)
                     except BaseException as e:
@@ -132,7 +132,7 @@ class Waist:
                     undo.on = False
                     if undo.log:
                         undo.log.clear()
-                    bus._held = None
+                    bus.holding = None
                     for ev in held:
                         if ev.__class__ is tuple:  # an emit, built only if someone listens
                             bus.emit(ev[0], ev[1], ev[2])

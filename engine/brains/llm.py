@@ -72,8 +72,7 @@ from .llm_prompt import (
 )
 
 if TYPE_CHECKING:
-    from ..agent import AgentView
-    from ..llm_access import LLMAccess
+    from ..ports import LLMBudget, Observation
 
 INSTALL_HINT = OPENAI_HINT
 NO_KEY = "not-needed"  # local servers ignore the key, but the client wants one
@@ -192,7 +191,7 @@ class LLMBrain(Brain):
         self.dollars = 0.0
 
     # -- the turn -----------------------------------------------------------------------------
-    async def decide(self, view: AgentView) -> Action:
+    async def decide(self, view: Observation) -> Action:
         access = view.llm
         self._agent_id = view.id
         self._remember(view)
@@ -241,7 +240,7 @@ class LLMBrain(Brain):
 
         return LOCAL_MODEL_NAME if self.params.local else self.params.model
 
-    async def _answer(self, access: LLMAccess, asked: dict[str, Any], key: str, view: AgentView) -> RecordedAnswer | None:
+    async def _answer(self, access: LLMBudget, asked: dict[str, Any], key: str, view: Observation) -> RecordedAnswer | None:
         """The answer from the recording being replayed (None when it has none), or from
         the model, journalled."""
         replay = access.replay
@@ -252,7 +251,7 @@ class LLMBrain(Brain):
         access.record(row_for(key, view.id, view.now, asked["model"], params, got))
         return got
 
-    def _remember(self, view: AgentView) -> None:
+    def _remember(self, view: Observation) -> None:
         """Pair the previous turn's answer with the result the world gave it."""
         if self._pending is not None:
             self.history.append(
@@ -260,7 +259,7 @@ class LLMBrain(Brain):
             )
             self._pending = None
 
-    def _messages(self, view: AgentView, access: LLMAccess) -> list[dict[str, str]]:
+    def _messages(self, view: Observation, access: LLMBudget) -> list[dict[str, str]]:
         p = self.params
         if self._prefix is None:
             services = access.services()
@@ -275,7 +274,7 @@ class LLMBrain(Brain):
             {"role": "user", "content": user_message(p.system_prompt, obs, changed, history, self.error)},
         ]
 
-    def _fail(self, view: AgentView, access: LLMAccess, error: str, keep_cost: bool = False) -> Action:
+    def _fail(self, view: Observation, access: LLMBudget, error: str, keep_cost: bool = False) -> Action:
         """A failed turn: charged (the thought happened), the error kept for the next turn."""
         if not keep_cost:
             self.thought_cost = self.params.think_cost
@@ -287,7 +286,7 @@ class LLMBrain(Brain):
         return NOOP
 
     # -- the budget -----------------------------------------------------------------------------
-    def _budget_spent(self, access: LLMAccess) -> bool:
+    def _budget_spent(self, access: LLMBudget) -> bool:
         if self.params.dollars_per_1k_tokens <= 0:
             return False
         spent = access.exhausted()
@@ -295,14 +294,14 @@ class LLMBrain(Brain):
             self.budget_exhausted = False
         return spent
 
-    def _pay(self, access: LLMAccess, tokens: int) -> bool:
+    def _pay(self, access: LLMBudget, tokens: int) -> bool:
         """Charge the budget; False when it could not pay in full (thinking stops)."""
         dollars = tokens / 1000.0 * self.params.dollars_per_1k_tokens
         paid = access.spend(dollars)
         self.dollars += paid
         return paid >= dollars
 
-    def _stop_thinking(self, access: LLMAccess, charged: bool = False) -> Action:
+    def _stop_thinking(self, access: LLMBudget, charged: bool = False) -> Action:
         """The budget is spent: no call, no compute; sleep until the budget has room."""
         if not charged:
             self.thought_cost = 0.0

@@ -43,8 +43,7 @@ from ..brain_params import DEFAULT_SYSTEM_PROMPT
 from ..events import EVENT_KINDS
 
 if TYPE_CHECKING:
-    from ..agent import AgentView
-    from ..llm_access import LLMAccess
+    from ..ports import LLMBudget, Observation
 
 # The rules of the world, first in every request of every agent (the cached prefix).
 WORLD_RULES = (
@@ -199,7 +198,7 @@ def _clip(value: Any, limit: int) -> Any:
     return text[: limit - 15] + "... (truncated)"
 
 
-def observation(view: AgentView, access: LLMAccess | None, *, peers: int = 6, max_items: int = 5) -> dict[str, Any]:
+def observation(view: Observation, access: LLMBudget | None, *, peers: int = 6, max_items: int = 5) -> dict[str, Any]:
     """The agent's situation now, time injected, small and bounded: at most `max_items`
     of each list (the newest), and how many more there are."""
     me = view.id
