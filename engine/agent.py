@@ -16,7 +16,6 @@ through the ready queue when it ends.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any

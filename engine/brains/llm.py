@@ -47,7 +47,6 @@ import importlib
 import json
 import math
 import os
-import re
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any

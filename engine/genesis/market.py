@@ -119,7 +119,6 @@ class MarketArtifact(GenesisArtifact):
 
     @method("cancel", "Withdraw your listing; the artifact comes back to you.", listing="listing id")
     def cancel(self, caller: str, args: dict[str, Any], now: float) -> None:
-        world = self.world
         listing = self._listing(args["listing"])
         if listing.seller != caller and caller != OPERATOR:
             raise Refusal(f"{listing.id} is {listing.seller}'s listing, not {caller}'s", "not_owner")

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import anyio
-import pytest
 
 from containers.meter import (
     CgroupMeter,
