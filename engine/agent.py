@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .actions import Action, Invoke, Result, Sleep
 from .brains import build_brain
@@ -28,6 +28,7 @@ from .ids import ACTING, CRASHED, FROZEN, NEWSWORTHY, PAUSED, SLEEPING, STATUSES
 
 if TYPE_CHECKING:
     from .artifacts import Artifact
+    from .brains import Brain
     from .world import World
 
 # A balance this close to zero counts as paid off: waiting exactly -balance/rate seconds
@@ -239,6 +240,7 @@ class Agent:
         "_watch", "_predicate", "_stage", "_pending", "_pending_action", "wake_reason",
         "_on_holdings", "_on_compute", "recent_actions", "freezes", "__weakref__",
     )
+    brain: Brain[Any]  # built from the config by _apply_config, rebuilt when it changes
 
     def __init__(self, world: World, agent_id: str, config_artifact: Artifact, parent: str) -> None:
         self.world = world
@@ -248,7 +250,6 @@ class Agent:
         self.config: dict[str, Any] = {}
         self._config_version = -1
         self.rng = world.rng_for(agent_id)
-        self.brain = None
         self.think_delay = 0.0
         self.status = SLEEPING
         self.detail = ""
@@ -280,7 +281,7 @@ class Agent:
         self._waiting = False  # parked, registered for a wake
         self._timed = False  # with a live entry in the scheduler's heap
         self._watch: dict[str, Any] | None = None  # the ledger's watcher table it is in
-        self._predicate = None
+        self._predicate: Callable[[Any], bool] | None = None  # a sleep's condition on the view
         self._stage = FRESH
         self._pending: Any = None  # what async work brought back: an action, a result, an error
         self._pending_action: Action | None = None
@@ -296,7 +297,8 @@ class Agent:
         old = self.config
         self.config = cfg
         self._config_version = self.config_artifact.version
-        if self.brain is None or old.get("brain") != cfg.get("brain") or old.get("params") != cfg.get("params"):
+        # (the first time, `old` is empty: a config always names its brain)
+        if old.get("brain") != cfg.get("brain") or old.get("params") != cfg.get("params"):
             self.brain = build_brain(cfg["brain"], cfg.get("params", {}), self.rng)
         self.think_delay = float(cfg.get("think_delay", 0.0))
         self._slow_thinker = self.think_delay > 0 or self.brain.is_async
@@ -503,8 +505,9 @@ class Agent:
             return False
         if stage == THOUGHT:  # an async brain answered
             return self._act(pending, now)
-        action, self._pending_action = self._pending_action, None  # ACTED: a sandbox answered
-        return self._record(action, pending, now)
+        kept, self._pending_action = self._pending_action, None  # ACTED: a sandbox answered
+        assert kept is not None  # (_act_async kept it)
+        return self._record(kept, pending, now)
 
     def _act(self, action: Action, now: float) -> bool:
         try:
@@ -547,7 +550,7 @@ class Agent:
     def _think_async(self, now: float) -> None:
         self.view.now = now
         try:
-            thought = self.brain.decide(self.view)
+            thought: Any = self.brain.decide(self.view)  # an async brain's: an awaitable action
         except Exception as exc:
             self._failed(exc, now)
             return

@@ -225,7 +225,7 @@ def validate(name: object, params: dict | None) -> BrainParams:
     """`params` checked as brain `name` takes them: a `Refusal` for an unknown brain, a
     pydantic `ValidationError` (or `ValueError` for a missing package) for bad params."""
     validated = params_for(name).model_validate(params or {})
-    requires = REQUIRES.get(name)  # type: ignore[arg-type]  # a str: params_for checked it
+    requires = REQUIRES.get(name) if isinstance(name, str) else None  # (a str: params_for checked it)
     if requires is not None:
         requires()
     return validated

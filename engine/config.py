@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic_core import ErrorDetails
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import bounds as b
@@ -281,7 +282,7 @@ class WorldConfig(Strict):
         return parse_world(data, source="--agents")
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field"
     if err["type"] == "finite_number":  # pydantic's "should be a finite number"

@@ -35,7 +35,7 @@ class Event:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"kind": self.kind}
+        d: dict[str, Any] = {"kind": self.kind}
         for f in fields(self):
             d[f.name] = getattr(self, f.name, None)  # seq is unset until published
         return d
@@ -454,9 +454,9 @@ class EventBus:
                 self._fanout[kind] = (tuple(self._hooks), subs)
 
     def _wake(self, wakers: dict[str | None, list[Any]], ev: Event) -> None:
-        woken = wakers.pop(None, None) or []
+        woken = wakers.pop(None, [])
         if ev.target is not None:
-            woken += wakers.pop(getattr(ev, ev.target), None) or []
+            woken += wakers.pop(getattr(ev, ev.target), [])
         reason = "event:" + ev.kind
         for waiter in woken:
             waiter.wake(reason)

@@ -144,7 +144,9 @@ class Ledger:
         self._notify(principal)
 
     # -- scrip ------------------------------------------------------------------------------
-    def transfer_scrip(self, frm: str, to: str, amount: object) -> int:
+    def transfer_scrip(self, frm: str, to: str, amount: int) -> int:
+        """Move whole scrip between principals; anything but a whole amount in bounds (a
+        caller's raw argument) is refused, checked first and inline: the busiest call."""
         if type(amount) is not int or amount <= 0 or amount > MAX_SCRIP:
             check_scrip(amount)  # raises with the precise reason
         scrip = self.scrip
@@ -167,15 +169,15 @@ class Ledger:
 
     def hold(self, principal: str, amount: object, holder: str) -> int:
         """Move scrip from a principal into escrow under `holder` (e.g. the oracle)."""
-        amount = check_scrip(amount)
+        whole = check_scrip(amount)
         balance = self.scrip[principal]
-        if balance < amount:
-            raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient", "amount")
+        if balance < whole:
+            raise Refusal(f"insufficient scrip: have {balance}, need {whole}", "insufficient", "amount")
         self.undo.item(self.scrip, principal)
         self.undo.item(self.held, holder)
-        self.scrip[principal] = balance - amount
-        self.held[holder] = self.held.get(holder, 0) + amount
-        return amount
+        self.scrip[principal] = balance - whole
+        self.held[holder] = self.held.get(holder, 0) + whole
+        return whole
 
     def release(self, holder: str, amount: int, to: str) -> None:
         """Pay scrip out of escrow to a principal (a refund, a sale, a loan)."""
@@ -246,11 +248,11 @@ class Ledger:
 
     def slice_rate(self, principal: str, amount: object) -> int:
         """Set aside rate to back a new slice the principal owns; returns micro-units."""
-        amount = RATE.check(amount, "amount")
-        micro = to_micro(amount)
+        rate: float = RATE.check(amount, "amount")
+        micro = to_micro(rate)
         free = self.rate_micro[principal] - self.sliced_micro.get(principal, 0)
         if micro <= 0 or micro > free:
-            raise Refusal(f"cannot slice {amount:g}: {free / MICRO:g} rate is free to slice", "insufficient", "amount")
+            raise Refusal(f"cannot slice {rate:g}: {free / MICRO:g} rate is free to slice", "insufficient", "amount")
         self.undo.item(self.sliced_micro, principal)
         self.sliced_micro[principal] = self.sliced_micro.get(principal, 0) + micro
         return micro
@@ -286,9 +288,9 @@ class Ledger:
         self._notify_compute(to)
 
     def set_capacity(self, principal: str, capacity: object, now: float) -> None:
-        capacity = CAPACITY.check(capacity, "capacity")
+        checked: float = CAPACITY.check(capacity, "capacity")
         self._keep_bucket(principal)
-        self.buckets[principal].set_capacity(capacity, now)
+        self.buckets[principal].set_capacity(checked, now)
         self._notify_compute(principal)
 
     # -- disk and LLM budget ---------------------------------------------------------------

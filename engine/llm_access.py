@@ -126,8 +126,9 @@ class LLMAccess:
         world = self._world
         world.bus.publish(BrainFailed(world.clock.now(), self.agent_id, error, consecutive))
 
-    def record(self, row: dict[str, Any]) -> None:
-        """Journal one request and its answer (nothing when the world is not recorded)."""
+    def record(self, row: tuple[Any, ...]) -> None:
+        """Journal one request and its answer, a row of `llm_record.row_for` (nothing when
+        the world is not recorded)."""
         journal = self._world.journal
         if journal is not None:
             journal.record_llm_call(row)

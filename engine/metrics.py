@@ -75,7 +75,8 @@ class Metrics:
 
     def _tick(self, now: float) -> None:
         self.close_window(now)
-        self._timer.reschedule(self._start + self.interval)
+        if self._timer is not None:  # (set by start, which set this tick)
+            self._timer.reschedule(self._start + self.interval)
 
     def close_window(self, now: float, final: bool = False) -> dict[str, Any] | None:
         world = self.world

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine
 
 import anyio
 import anyio.abc
@@ -80,13 +80,13 @@ class World:
         self.code_runs = CodeRuns(self, sandbox)
         self.sandbox_factory = sandbox_factory
         self.journal: Journal | None = None  # set when the world is recorded (engine.journal)
-        self.keep_history = False  # agents keep their recent actions and freezes (agent.remember_history)
+        self.keep_history: bool = False  # agents keep their recent actions and freezes (agent.remember_history)
         self._started = False  # agents were first queued on the scheduler
         self.slice_actions = config.agents_policy.slice_actions
         self.agents: dict[str, Agent] = {}
         self.live_ids: list[str] = []  # agents not stopped, in creation order
         self.frozen: dict[str, None] = {}  # frozen agents, insertion-ordered for determinism
-        self.paused = False
+        self.paused: bool = False
         self.running = False
         self.rate_listeners: list[Callable[[str, float], None]] = []
         self.services: dict[str, GenesisArtifact] = {}
@@ -213,11 +213,9 @@ class World:
         except Exception as e:  # pydantic's message names the parameter
             raise Refusal(f"bad params for {brain}: {e}".replace("\n", " "), "invalid") from None
         micro = check_rate(rate, "rate")
-        rate = micro / MICRO
-        scrip = bounds.PRICE.check(scrip, "scrip")
-        if capacity is None:
-            capacity = self.config.compute.default_capacity
-        capacity = bounds.CAPACITY.check(capacity, "capacity")
+        endowment: int = bounds.PRICE.check(scrip, "scrip")
+        cap: float = bounds.CAPACITY.check(self.config.compute.default_capacity if capacity is None else capacity,
+                                           "capacity")
         if agent_id is None:
             agent_id = self._next_id("a")
         elif not isinstance(agent_id, str) or not agent_id[:1].isalpha() or not agent_id.replace("-", "").replace("_", "").isalnum() or len(agent_id) > 32:
@@ -225,39 +223,25 @@ class World:
                           "invalid", "agent_id")
         if ledger.has(agent_id) or agent_id in self.artifacts:
             raise Refusal(f"{agent_id!r} is already taken", "exists")
-        if ledger.scrip[parent] < scrip:
-            raise Refusal(f"insufficient scrip: have {ledger.scrip[parent]}, need {scrip}", "insufficient")
+        if ledger.scrip[parent] < endowment:
+            raise Refusal(f"insufficient scrip: have {ledger.scrip[parent]}, need {endowment}", "insufficient")
         if ledger.rate_micro[parent] - ledger.sliced_micro.get(parent, 0) < micro:
-            raise Refusal(f"insufficient rate: have {ledger.buckets[parent].rate:g}, need {rate:g}", "insufficient",
-                          "rate")
+            raise Refusal(f"insufficient rate: have {ledger.buckets[parent].rate:g}, need {micro / MICRO:g}",
+                          "insufficient", "rate")
         agent = self._create_agent(
-            parent=parent, brain=brain, params=params, scrip=0, rate=0.0,
-            capacity=float(capacity), think_delay=think_delay, agent_id=agent_id, initial=False,
+            parent=parent, brain=cls.name, params=params, scrip=0, rate=0.0,
+            capacity=float(cap), think_delay=think_delay, agent_id=agent_id, initial=False,
         )
-        if scrip:
-            ledger.transfer_scrip(parent, agent_id, scrip)
+        if endowment:
+            ledger.transfer_scrip(parent, agent_id, endowment)
         ledger.move_rate(parent, agent_id, micro, now)
-        self.bus.publish(AgentSpawned(now, agent_id, parent, brain, scrip, rate))
+        self.bus.publish(AgentSpawned(now, agent_id, parent, cls.name, endowment, micro / MICRO))
         self.count("spawn")
         if self._started:  # last: the one step a failing call could not put back
             self.scheduler.ready(agent)
         return agent_id
 
     # -- running ------------------------------------------------------------------------------
-    def _start(self, fn: Callable[[], Any]) -> None:
-        """Start an engine task. It counts as runnable from now, before it first runs, so a
-        virtual clock cannot jump past a task that has not started yet."""
-        scheduler = self.scheduler
-        scheduler.task_started()
-
-        async def task() -> None:
-            try:
-                await fn()
-            finally:
-                scheduler.task_finished()
-
-        self._tg.start_soon(task, name=getattr(fn, "__qualname__", None))
-
     def attach_journal(self, path: str | Path, commit_interval: float = 0.1, fresh: bool = True) -> Journal:
         """Record this world in a SQLite journal (see engine/journal.py)."""
         from .journal import Journal  # the journal sits above the world (pyproject: ignore_imports)
@@ -328,7 +312,7 @@ class World:
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
 
-    def background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> bool:
+    def background(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> bool:
         """Start `fn(*args)` beside the running world (a sandbox's Docker update, say): not an
         engine task, so world time does not wait for it. False when the world is not running."""
         if self._tg is None:

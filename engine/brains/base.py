@@ -9,7 +9,7 @@ past `perform`, so a brain may return the same action object again (re-aimed).
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ..brain_params import BrainParams
 
@@ -17,15 +17,19 @@ if TYPE_CHECKING:
     from ..actions import Action
     from ..ports import Observation
 
+P = TypeVar("P", bound=BrainParams)
 
-class Brain:
+
+class Brain(Generic[P]):
+    """A brain, typed by the parameters it takes (`Brain[BoltzmannParams]`)."""
+
     name: ClassVar[str] = "brain"
     Params: ClassVar[type[BrainParams]] = BrainParams
     is_async: ClassVar[bool] = False  # True when decide() returns an awaitable
     summary: ClassVar[str] = ""
 
-    def __init__(self, params: BrainParams, rng: random.Random) -> None:
-        self.params = params
+    def __init__(self, params: P, rng: random.Random) -> None:
+        self.params: P = params
         self.rng = rng
         self.thought_cost = params.think_cost
 

@@ -3,12 +3,14 @@ others' programs in its sandbox, so real CPU time turns into compute charges (an
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..actions import Action, Invoke, Sleep, Write
 from ..brain_params import CoderParams
 from .base import Brain
 
 # Programs a coder writes: each defines run(**args) and returns something JSON-compatible.
-PROGRAMS = {
+PROGRAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "primes": (
         "def run(n=2000):\n"
         "    sieve = bytearray([1]) * (n + 1)\n"
@@ -46,7 +48,7 @@ PROGRAMS = {
 }
 
 
-class Coder(Brain):
+class Coder(Brain[CoderParams]):
     """Write a program, price it, then run programs (its own or others') now and then."""
 
     name = "coder"

@@ -23,7 +23,7 @@ VOCAB = (
 ).split()
 
 
-class Builder(Brain):
+class Builder(Brain[BuilderParams]):
     """Writes an artifact, bids on it, waits for the resolution, repeats."""
 
     name = "builder"
@@ -57,7 +57,7 @@ class Builder(Brain):
         return Write(f"{view.id} at {view.wall_time}: {words} #{self.rng.randrange(10**9)}")
 
 
-class Trader(Brain):
+class Trader(Brain[TraderParams]):
     """Makes a market in rights."""
 
     name = "trader"
@@ -106,7 +106,7 @@ class Trader(Brain):
         return Sleep(until_event=("listing_created", "listing_sold"), timeout=p.patience)
 
 
-class Lender(Brain):
+class Lender(Brain[LenderParams]):
     """Lends to agents with a clean credit record; sometimes sells a claim."""
 
     name = "lender"
@@ -131,7 +131,7 @@ class Lender(Brain):
         return Sleep(until_event="loan", timeout=60.0)
 
 
-class Borrower(Brain):
+class Borrower(Brain[BorrowerParams]):
     """Accepts loans offered to it; reliable ones repay, the others spend and default."""
 
     name = "borrower"

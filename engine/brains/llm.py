@@ -47,6 +47,7 @@ import importlib
 import json
 import math
 import os
+import random
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -135,7 +136,7 @@ class CallFailed(Exception):
         self.again_now = again_now  # the request changed (a weaker answer format): not a retry
 
 
-class LLMBrain(Brain):
+class LLMBrain(Brain[LLMParams]):
     """Asks an OpenAI-compatible chat endpoint for each action; charged by the tokens used."""
 
     name = "llm"
@@ -150,7 +151,7 @@ class LLMBrain(Brain):
         require_openai()
         return validated
 
-    def __init__(self, params: BrainParams, rng) -> None:
+    def __init__(self, params: LLMParams, rng: random.Random) -> None:
         super().__init__(params, rng)
         p = params
         self._client: Any = None
@@ -190,7 +191,8 @@ class LLMBrain(Brain):
         self.dollars = 0.0
 
     # -- the turn -----------------------------------------------------------------------------
-    async def decide(self, view: Observation) -> Action:
+    # An async brain (is_async): the agent awaits the action its decide returns.
+    async def decide(self, view: Observation) -> Action:  # type: ignore[override]
         access = view.llm
         self._agent_id = view.id
         self._remember(view)
@@ -208,7 +210,8 @@ class LLMBrain(Brain):
         got = await self._answer(access, asked, key, view)
         if got is None:
             self.replay_missing += 1
-            return self._fail(view, access, f"no recorded answer for this request in {access.replay.source} "
+            source = access.replay.source if access.replay is not None else "the recording"
+            return self._fail(view, access, f"no recorded answer for this request in {source} "
                               "(the replayed world asked what the recording never saw)")
         if got.error is not None:
             return self._fail(view, access, got.error)
@@ -368,9 +371,10 @@ class LLMBrain(Brain):
         elif p.api_key_env is None:
             key = NO_KEY
         else:
-            key = os.environ.get(p.api_key_env)
-            if not key:
+            from_env = os.environ.get(p.api_key_env)
+            if not from_env:
                 raise LLMUnavailable(f"the llm brain's api_key_env {p.api_key_env!r} is not set in the environment")
+            key = from_env
         endpoint = self._endpoint
 
         def make() -> Any:

@@ -454,7 +454,7 @@ def to_action(answer: Any, *, max_sleep: float = 600.0) -> Action:
         if answer.until_event:
             timeout = min(answer.timeout if answer.timeout is not None else max_sleep, max_sleep)
             return Sleep(until_event=tuple(answer.until_event), timeout=timeout, only_mine=answer.only_mine)
-        return Sleep(seconds=min(float(answer.seconds), max_sleep))
+        return Sleep(seconds=min(float(answer.seconds or 0.0), max_sleep))  # (never None here: _what)
     raise InvalidAnswer(f"unknown answer {answer!r}")  # pragma: no cover - the union is closed
 
 

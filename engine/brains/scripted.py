@@ -13,7 +13,7 @@ from ..brain_params import BoltzmannParams, DreamerParams, FounderParams, Philan
 from .base import Brain
 
 
-class Boltzmann(Brain):
+class Boltzmann(Brain[BoltzmannParams]):
     """Gives one scrip to a random other agent (Boltzmann wealth model)."""
 
     name = "boltzmann"
@@ -40,7 +40,7 @@ class Boltzmann(Brain):
         return give
 
 
-class Philanthropist(Brain):
+class Philanthropist(Brain[PhilanthropistParams]):
     """Gives part of its scrip to the poorest of a few agents it looks at."""
 
     name = "philanthropist"
@@ -59,7 +59,7 @@ class Philanthropist(Brain):
         return Invoke("ledger", "transfer", {"to": poorest, "amount": p.gift})
 
 
-class Dreamer(Brain):
+class Dreamer(Brain[DreamerParams]):
     """An expensive thinker: long thoughts, each written down as an artifact. It falls into
     compute debt and freezes until accrual (or a rescuer) pays it off."""
 
@@ -89,7 +89,7 @@ class Dreamer(Brain):
         return Write(f"{view.wall_time} {view.id} dreams: {words}")
 
 
-class Rescuer(Brain):
+class Rescuer(Brain[RescuerParams]):
     """Pays off frozen agents' compute debt from its own positive balance."""
 
     name = "rescuer"
@@ -107,7 +107,7 @@ class Rescuer(Brain):
         return Sleep(until_event="agent_status", timeout=p.patience)
 
 
-class Founder(Brain):
+class Founder(Brain[FounderParams]):
     """Saves scrip (sleeping until it is rich enough) and then founds a new agent,
     paying it scrip and a slice of its own compute rate."""
 

@@ -54,8 +54,9 @@ class GenesisMethod:
             self.exact = self.required
         self.bounds = tuple((n, p.bound) for n, p in self.params.items() if p.bound is not None)
         self._checks = tuple((n, b.checker(n)) for n, b in self.bounds)
-        if len(self.bounds) == 1 and self.bounds[0][1].whole_range() is not None:
-            self.whole = (self.bounds[0][0], *self.bounds[0][1].whole_range())
+        whole = self.bounds[0][1].whole_range() if len(self.bounds) == 1 else None
+        if whole is not None:
+            self.whole = (self.bounds[0][0], *whole)
 
     def check_numbers(self, args: dict[str, Any], config: Any) -> dict[str, Any]:
         """`args` with every numeric argument checked against its bound (normalised: -0.0 is

@@ -60,11 +60,11 @@ def elapsed(t: float, since: float) -> tuple[int, int]:
     return tn * sd - sn * td, td * sd
 
 
-def owed_at_due(principal: int, rate: object, due_in: object) -> int:
+def owed_at_due(principal: int, rate: float, due_in: float) -> int:
     return principal + interest(principal, written(rate), written(due_in))
 
 
-def due_time(accepted_at: float, due_in: object) -> float:
+def due_time(accepted_at: float, due_in: float) -> float:
     """accepted_at + due_in as a float no earlier than the exact sum, so collection never
     runs before the loan is due."""
     exact_due = exact_time(accepted_at) + written(due_in)

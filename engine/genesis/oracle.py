@@ -138,7 +138,8 @@ class OracleArtifact(GenesisArtifact):
 
     def _scheduled(self, now: float) -> None:
         self.resolve(now, trigger="schedule")
-        self._timer.reschedule(self._next_resolution(now))
+        if self._timer is not None:  # (set by start, which set this call)
+            self._timer.reschedule(self._next_resolution(now))
 
     def resolve(self, now: float, trigger: str = "schedule") -> dict[str, Any]:
         world = self.world
@@ -150,8 +151,9 @@ class OracleArtifact(GenesisArtifact):
             undo.mapping(self.bids)
             undo.items(self.resolutions)
             undo.attrs(self, "resolved", "minted_total")
-            if hasattr(self.scorer, "remember"):
-                undo.call(self.scorer.remember, self.scorer.memory())
+            scorer: Any = self.scorer  # a scorer with a memory has remember() and memory()
+            if hasattr(scorer, "remember"):
+                undo.call(scorer.remember, scorer.memory())
         void: list[dict[str, Any]] = []
         valid: list[Bid] = []
         for bid in self.ranked():
@@ -170,7 +172,7 @@ class OracleArtifact(GenesisArtifact):
             ledger.release(HOLDER, bid.amount, bid.bidder)
         pool = 0
         minted = 0
-        results = []
+        results: list[dict[str, Any]] = []
         for bid in winners:
             ledger.release(HOLDER, bid.amount - price, bid.bidder)
             art = artifacts.by_id[bid.artifact_id]
@@ -193,7 +195,7 @@ class OracleArtifact(GenesisArtifact):
                             "paid": price, "score": score, "minted": mint, "error": None})
         payers = [r["bidder"] for r in results if r["paid"]]
         ubi = self._share_ubi(pool, payers, {b.bidder for b in winners})
-        record = {
+        record: dict[str, Any] = {
             "index": self.resolved,
             "t": now,
             "trigger": trigger,
