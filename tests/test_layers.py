@@ -56,6 +56,25 @@ def test_headless_run_never_loads_textual_or_docker():
     assert r.stdout.strip() == "[]"
 
 
+def test_a_world_file_is_checked_without_loading_a_brain():
+    """The config sits below the brains: it checks brain names and parameters from
+    engine.brain_params, and refuses a bad one, with no brain module loaded."""
+    code = (
+        "import sys\n"
+        "from engine.config import ConfigError, parse_world\n"
+        "parse_world({'agents': [{'brain': 'boltzmann', 'params': {'when_broke': 'sleep'}}]})\n"
+        "try:\n"
+        "    parse_world({'agents': [{'brain': 'lender', 'params': {'principal': 0}}]}, source='w.toml')\n"
+        "except ConfigError as e:\n"
+        "    print(e)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('engine.brains')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    refusal, loaded = r.stdout.strip().splitlines()
+    assert refusal.startswith("w.toml: agents.0: params.principal:"), refusal
+    assert loaded == "[]"
+
+
 # -- no circles at run time ---------------------------------------------------------------------
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
