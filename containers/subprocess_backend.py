@@ -45,7 +45,8 @@ from anyio.abc import Process
 
 from containers.base import BaseSandbox, Handle, SandboxError, Slot, safe_name
 from containers.channel import Channel, RunnerGone, runner_source
-from containers.meter import Meter, ProcessTreeMeter, kill_tree, process_tree
+from containers.meter import Meter, ProcessTreeMeter
+from containers.procfs import kill_tree, process_tree, processes_of_uid
 from engine.sandbox import FailureKind, Reporter, SandboxLimits
 
 log = logging.getLogger(__name__)
@@ -98,18 +99,6 @@ def pick_python(for_other_users: bool) -> str:
     return ""
 
 
-def _processes_of_uid(uid: int) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid may write
 
 
@@ -148,7 +137,7 @@ def kill_runner(pid: int | None, uid: int | None) -> None:
     uid) anything else of its uid."""
     targets = process_tree(pid) if pid is not None else []
     if uid is not None:
-        targets += [p for p in _processes_of_uid(uid) if p not in targets]
+        targets += [p for p in processes_of_uid(uid) if p not in targets]
     for target in targets:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(target, signal.SIGKILL)
