@@ -283,7 +283,7 @@ class EcologyApp(SteeringMixin, App):
 
         self.push_screen(FormScreen(
             "Whose history?", [Field("agent", "agent", "id", named[0] if named else "", choices=choices, closed=True,
-                                     hints=hints, words=("agent",))],
+                                     hints=hints)],
             check, ok="Show", blink=self.cursor_blink_forms), chosen)
 
     # -- help ------------------------------------------------------------------------------------------

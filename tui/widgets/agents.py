@@ -16,6 +16,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import RichLog, Static
 
+from engine.agent import ACTING, CRASHED, FROZEN, PAUSED, SLEEPING, STATUSES, STOPPED, THINKING
+
 from ..details import agent_detail
 from ..format import STATUS_STYLE, compute_text, num, principal_text, status_text
 from .line import Line, retitle
@@ -38,7 +40,7 @@ COLUMNS = (
     Col("last", "last action", 22),
 )
 SORTS = ("id", "scrip", "debt", "pace", "status")
-STATUS_ORDER = {s: i for i, s in enumerate(("crashed", "frozen", "paused", "acting", "thinking", "sleeping", "stopped"))}
+STATUS_ORDER = {s: i for i, s in enumerate((CRASHED, FROZEN, PAUSED, ACTING, THINKING, SLEEPING, STOPPED))}
 ROLLING = 64  # off-screen rows refreshed per frame
 
 
@@ -169,9 +171,9 @@ class AgentsPanel(Panel):
         counts = Counter(a.status for a in world.agents.values())
         ledger = world.ledger
         line = Text(no_wrap=True, overflow="ellipsis")
-        for status in ("thinking", "acting", "sleeping", "frozen", "paused", "crashed", "stopped"):
+        for status in STATUSES:
             n = counts.get(status, 0)
-            if n or status in ("frozen", "crashed"):
+            if n or status in (FROZEN, CRASHED):
                 line.append(f"{status} ", "dim")
                 line.append(f"{n}  ", STATUS_STYLE[status] if n else "dim")
         line.append("│ ", "dim")

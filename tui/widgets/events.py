@@ -16,6 +16,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import RichLog
 
+from engine.waist import OPERATOR
+
 from ..format import num
 from .line import Line, retitle
 from .panel import Panel
@@ -65,7 +67,7 @@ class EventsPanel(Panel):
     def _shows(self, kind: str, line: Text) -> bool:
         kinds = FILTERS[self.filter]
         if self.filter == "operator":
-            return "operator" in line.plain
+            return OPERATOR in line.plain
         return kinds is None or kind in kinds
 
     def action_cycle_filter(self) -> None:
