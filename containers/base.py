@@ -66,7 +66,6 @@ class Slot(Generic[H]):
     status: Status = "starting"
     restarts: int = 0
     oom_kills: int = 0
-    generation: int = 0
     # A call was cancelled mid-flight: its runner may still be busy with it, so it is
     # replaced before the next call rather than queueing behind an abandoned one.
     abandoned: bool = False
@@ -349,7 +348,6 @@ class BaseSandbox(ABC, Generic[H]):
         if slot.status == "stopped":
             return False
         try:
-            slot.generation += 1
             handle = await self._spawn(slot)
         except SandboxError as exc:
             slot.status = "gone"

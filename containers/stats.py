@@ -217,8 +217,7 @@ class StatsMonitor:
             await self.sample()
             next_at += self.interval
             now = anyio.current_time()
-            if next_at < now:  # fell behind (a slow fallback read): no burst to catch up
-                next_at = now
+            next_at = max(next_at, now)  # fell behind (a slow fallback read): no burst to catch up
             await anyio.sleep(next_at - now)
 
     async def sample(self) -> list[SandboxStats]:

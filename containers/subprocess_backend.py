@@ -270,7 +270,7 @@ class SubprocessSandbox(BaseSandbox[Handle]):
         ids: dict[str, Any] = {}
         if user is not None:
             ids = {"user": user, "group": user, "extra_groups": []}
-        with open(stderr_path, "wb") as stderr:
+        with open(stderr_path, "wb") as stderr:  # noqa: ASYNC230 - a new local file: no wait
             try:
                 process = await anyio.open_process(
                     self._command(limits, workdir, config),
@@ -345,10 +345,8 @@ class SubprocessSandbox(BaseSandbox[Handle]):
             await anyio.to_thread.run_sync(kill_runner, alive, runner.uid)
             with anyio.move_on_after(5):
                 await process.wait()
-            try:
+            with contextlib.suppress(Exception):
                 await process.aclose()
-            except Exception:  # noqa: BLE001
-                pass
 
             def clean() -> None:
                 if runner.workdir is not None:

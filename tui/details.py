@@ -29,7 +29,6 @@ from .format import (
     status_text,
     world_t,
 )
-
 from .history import AgentNews, history_table, timeline
 
 if TYPE_CHECKING:
@@ -140,8 +139,8 @@ def _llm_rows(agent: Any) -> list[RenderableType]:
     return [heading("LLM"), kv(
         ("turns", f"{num(u['turns'])}, {num(u['valid_answers'])} valid, {num(u['failed_turns'])} failed"
          + (f", {num(u['replay_missing'])} not in the recording" if u["replay_missing"] else "")),
-        ("tokens/turn", f"prompt {per['prompt_tokens']:g} ({per['new_prompt_tokens']:g} new), "
-         f"completion {per['completion_tokens']:g}"),
+        ("tokens/turn", (f"prompt {per['prompt_tokens']:g} ({per['new_prompt_tokens']:g} new), "
+                         f"completion {per['completion_tokens']:g}")),
         ("last turn", "—" if last is None else f"prompt {last[0]} ({last[0] - last[1]} new), completion {last[2]}"),
         ("tokens", f"{num(u['prompt_tokens'])} prompt, {num(u['completion_tokens'])} completion"),
         ("dollars", f"${u['dollars']:.4f}"),

@@ -174,8 +174,9 @@ EVENT_LINES: dict[str, Callable[[Any], Parts | None]] = {
     "action_refused": lambda ev: ("refused", "red", f"{ev.principal} {ev.action}: {ev.reason}"),
     "brain_failed": lambda ev: ("failed", "red", f"{ev.agent_id}: {ev.error}"),
     # a bug in the engine (issue 12): loud, with what was undone and any broken invariant
-    "engine_error": lambda ev: ("ENGINE", "bold white on red", f"{ev.method} by {ev.principal} failed: {ev.error} "
-                                f"({ev.undone} changes undone{'; BROKEN ' + ', '.join(ev.broken) if ev.broken else ''})"),
+    "engine_error": lambda ev: ("ENGINE", "bold white on red", (
+        f"{ev.method} by {ev.principal} failed: {ev.error} "
+        f"({ev.undone} changes undone{'; BROKEN ' + ', '.join(ev.broken) if ev.broken else ''})")),
     "world_control": lambda ev: ("world", "bold yellow", f"{ev.what} {ev.detail}".rstrip()),
     "sandbox_incident": lambda ev: ("sandbox", "bold red", f"{ev.agent_id} {ev.failure}: {ev.detail}"),
     "bid_placed": _bid,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's packages
 
+from demo import demo_config, demo_world  # noqa: E402 - tests/tui, this script's directory
 from textual._doc import take_svg_screenshot  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 
-from demo import demo_config, demo_world  # noqa: E402 - tests/tui, this script's directory
 from tui.app import EcologyApp  # noqa: E402
 from tui.widgets.live_table import LiveTable  # noqa: E402
 

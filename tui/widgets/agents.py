@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import RichLog, Static
 
@@ -75,7 +75,7 @@ class ActivityMeter:
 class AgentsPanel(Panel):
     TITLE = "Agents"
     SELECTS: ClassVar[dict[str, str]] = {"agents-table": "agent"}
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "app.transfer_scrip", "Give scrip"),
         Binding("c", "app.transfer_compute", "Rescue"),
         Binding("e", "app.configure", "Config"),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 
 from engine.waist import OPERATOR
@@ -50,7 +50,7 @@ class RightsPanel(Panel):
     SELECTS: ClassVar[dict[str, str]] = {
         "config-table": "config", "slices-table": "slice", "listings-table": "listing",
     }
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "app.list_artifact", "Sell"),
         Binding("y", "app.buy_listing", "Buy"),
         Binding("g", "app.transfer_artifact", "Give"),
