@@ -64,7 +64,7 @@ from .widgets.panel_tabs import PanelTabs
 from .widgets.rights import RightsPanel
 
 REFRESH_S = 0.25  # UI redraw period: bounded, whatever the engine's event rate
-ENGINE_PAUSE_S = 0.001  # the event loop's share after each burst of the world (see run_engine_task)
+ENGINE_PAUSE_S = 0.001  # the most the event loop gets after a burst while it has work ready (engine/scheduler.py _give_way)
 # The UI listens to every kind but the circulation itself: a thousand agents moving scrip
 # would otherwise fill its mailbox with lines nobody reads.
 QUIET_KINDS = frozenset({"scrip_transferred", "window_closed"})
