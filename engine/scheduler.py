@@ -433,7 +433,7 @@ class Scheduler:
                     if self._can_run(now):
                         # The burst's time is up: the event loop's turn.
                         if self.pause_seconds > 0:
-                            await anyio.sleep(self.pause_seconds)
+                            await self._give_way()
                         else:
                             await anyio.lowlevel.checkpoint()
                         continue
@@ -450,6 +450,21 @@ class Scheduler:
             finally:
                 self._tg = None
                 tg.cancel_scope.cancel()
+
+    async def _give_way(self) -> None:
+        """The event loop's turn between two bursts (an app's input, timers and screen
+        updates): for as long as other callbacks are ready to run, up to `pause_seconds`.
+        A fixed pause would cost the world its length after every burst even when the loop
+        has nothing to do; yielding while others are ready lets a keypress go through its
+        chain of message hops at once, and gives the world the loop back when it is idle."""
+        await anyio.lowlevel.checkpoint()
+        ready = getattr(asyncio.get_running_loop(), "_ready", None)  # CPython's ready queue
+        if ready is None:  # another loop (uvloop): no way to tell, so a fixed pause
+            await anyio.sleep(self.pause_seconds)
+            return
+        end = time.monotonic() + self.pause_seconds
+        while ready and time.monotonic() < end:
+            await anyio.lowlevel.checkpoint()
 
     async def _sleep(self, delay: float | None) -> None:
         """Until poked (a wake, an earlier deadline, async work ending, a clock change) or

@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .serve import main_serve
 
-        return main_serve(args)
+        return main_serve(args, world_config)
     if args.command not in (None, "run"):
         return args.func(args)
     headless = args.command == "run" and args.headless

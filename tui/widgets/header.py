@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widget import Widget
 
+from engine.waist import OPERATOR
+
 from ..format import OPERATOR_STYLE, duration, num, world_t
 
 # How a world whose code calls are refused (no safe sandbox here) says so: containers.choose.REFUSED.
@@ -70,7 +72,7 @@ class WorldHeader(Widget):
             (4, Text.assemble(" sandbox ", (sandbox, "bold" if sandbox != "none" else "dim"))),
             (5, Text.assemble(f" {num(len(world.live_ids))} agents ",
                               (f"{num(frozen)} frozen", "bold blue" if frozen else "dim"))),
-            (7, Text.assemble(" you ", (f"{num(ledger.scrip['operator'])} scrip", OPERATOR_STYLE))),
+            (7, Text.assemble(" you ", (f"{num(ledger.scrip[OPERATOR])} scrip", OPERATOR_STYLE))),
         ]
         if ledger.llm_budget > 0 or ledger.llm_spent > 0:  # LLM dollars spent against the budget
             parts.append((8, Text.assemble(" llm ", (f"${ledger.llm_spent:.4f}", "bold"), f" of ${ledger.llm_budget:g}")))

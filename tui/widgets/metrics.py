@@ -69,7 +69,7 @@ class ChartSpec:
 
 
 def _int(v: float) -> str:
-    return num(int(round(v)))
+    return num(round(v))
 
 
 def _two(v: float) -> str:
