@@ -13,8 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from engine.agent import FROZEN, THINKING
-from engine.waist import OPERATOR
+from engine.ids import FROZEN, OPERATOR, THINKING
 
 from .format import (
     CONTAINER_STYLE,

@@ -9,9 +9,8 @@ from typing import Any
 
 from rich.text import Text
 
-from engine.agent import ACTING, CRASHED, FROZEN, PAUSED, SLEEPING, STOPPED, THINKING
 from engine.events import Event
-from engine.waist import OPERATOR
+from engine.ids import ACTING, CRASHED, FROZEN, OPERATOR, PAUSED, SLEEPING, STOPPED, THINKING
 
 # One colour per agent status, used everywhere a status is shown.
 STATUS_STYLE = {

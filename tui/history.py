@@ -26,8 +26,8 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.actions import Invoke
-from engine.agent import FROZEN
 from engine.events import Event
+from engine.ids import FROZEN
 
 from .format import duration, event_parts, short, world_t
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.agent import FROZEN
+from engine.ids import FROZEN
 
 if TYPE_CHECKING:
     from engine.world import World

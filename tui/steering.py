@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.actions import Result, Write
-from engine.waist import OPERATOR
+from engine.ids import OPERATOR
 
 from .screens.confirm import ConfirmScreen
 from .screens.form import Field, FormScreen

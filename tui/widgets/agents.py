@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import RichLog, Static
 
-from engine.agent import ACTING, CRASHED, FROZEN, PAUSED, SLEEPING, STATUSES, STOPPED, THINKING
+from engine.ids import ACTING, CRASHED, FROZEN, PAUSED, SLEEPING, STATUSES, STOPPED, THINKING
 
 from ..details import agent_detail
 from ..format import STATUS_STYLE, compute_text, num, principal_text, status_text

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widget import Widget
 
-from engine.waist import OPERATOR
+from engine.ids import OPERATOR
 
 from ..format import OPERATOR_STYLE, duration, num, world_t
 

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 
-from engine.waist import OPERATOR
+from engine.ids import OPERATOR
 
 from ..format import num, principal_text, world_t
 from .line import Line, retitle
