@@ -71,11 +71,19 @@ class ArtifactStore:
         return art
 
     # -- a checkpoint's view of the store ---------------------------------------------------------
+    @property
+    def counter(self) -> int:
+        return self._counter
+
+    @staticmethod
+    def row(a: Artifact) -> list[Any]:
+        """One artifact as plain values (content and meta tagged, see engine/plain.py)."""
+        return [a.id, a.kind, a.owner, encode(a.content), a.created, a.updated, a.size, a.version, encode(a.meta),
+                a.charged]
+
     def dump(self) -> dict[str, Any]:
-        """Every artifact in the store's order (content and meta as tagged plain values)."""
-        return {"counter": self._counter, "artifacts": [
-            [a.id, a.kind, a.owner, encode(a.content), a.created, a.updated, a.size, a.version, encode(a.meta),
-             a.charged] for a in self.by_id.values()]}
+        """Every artifact in the store's order."""
+        return {"counter": self._counter, "artifacts": [self.row(a) for a in self.by_id.values()]}
 
     def load(self, state: dict[str, Any]) -> None:
         """Take back a dumped store, checked first; artifacts are new objects (services and

@@ -49,8 +49,7 @@ from .journal_file import (
     sidecar,
 )
 from .persist import TABLES, StateCapture
-from .checkpoint import Cursors, capture
-from .checkpoint import encode as encode_checkpoint
+from .checkpoint import Cursors, capture_encoded
 # Readers of a journal, here too for the many that import them from the journal's module.
 from .journal_read import iter_events, read_state
 
@@ -298,7 +297,7 @@ class Journal:
         if self._last_checkpoint is not None and tuple(self._last_checkpoint) == (now, seq):
             return
         started = time.perf_counter()
-        blob = encode_checkpoint(capture(self.world, self._cursors))
+        blob = capture_encoded(self.world, self._cursors)
         self.checkpoint_seconds += time.perf_counter() - started
         self._pending_checkpoints.append((now, seq, reason, blob))
         self._last_checkpoint = (now, seq)

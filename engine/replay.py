@@ -27,8 +27,8 @@ from .checkpoint import CheckpointError
 from .checkpoint import restore as restore_checkpoint
 from .events import EVENT_KINDS, Event
 from .fork import advance, pick_checkpoint, recording_bounds
-from .journal_file import JournalError, inspect
-from .journal_read import CheckpointInfo, PlainUnpickler, read_checkpoint, reader
+from .journal_file import JournalError, inspect, writer_of
+from .journal_read import CheckpointInfo, PlainUnpickler, iter_events, read_checkpoint, reader
 from .resume import load_config
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = ["Moment", "Recording"]
 
 # Notable events a timeline marks (besides checkpoints and operator actions).
 MARKED = ("oracle_resolved", "loan")
+EVENTS_BACK = 2000  # events read back to find the one before a position
 
 
 @dataclass
@@ -108,7 +109,30 @@ class Recording:
         """The index of the last checkpoint at or before `t`."""
         return max(0, bisect.bisect_right(self._times, t) - 1)
 
+    def restore_checkpoint(self, i: int) -> World:
+        """The world of checkpoint `i` (an index into `checkpoints`), not run on."""
+        info = self.checkpoints[i]
+        try:
+            return restore_checkpoint(self.config, read_checkpoint(self.path, info.n), virtual=True, memo=self._memo)
+        except CheckpointError as e:
+            raise JournalError(f"{self.path}: checkpoint {info.n}: {e}") from None
+
+    def is_live(self) -> bool:
+        """Is a process writing the journal now?"""
+        return writer_of(self.path) is not None
+
     # -- events -----------------------------------------------------------------------------------
+    def next_event(self, seq: int, t: float) -> dict[str, Any] | None:
+        """The first event after event `seq` (which happened at `t` or before)."""
+        for row in iter_events(self.path, after=seq):
+            return row
+        return None
+
+    def previous_event(self, seq: int, t: float) -> dict[str, Any] | None:
+        """The last event before event `seq` (at `t` or before)."""
+        rows = [r for r in self.events_before(t, EVENTS_BACK) if r["seq"] < seq]
+        return rows[-1] if rows else None
+
     def events_before(self, t: float, limit: int = 200) -> list[dict[str, Any]]:
         """The last `limit` events with a time at or before `t`, oldest first."""
         i = bisect.bisect_left(self._batches, (t, float("inf")))  # batches committed before t, and the next

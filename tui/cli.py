@@ -6,7 +6,9 @@
     ecology scenarios
     ecology serve [same options] [--host 127.0.0.1] [--port 8000]   (the app in a browser)
     ecology sweep SWEEP.toml [--out DIR] [--workers N] [--ray auto|ADDRESS]
+    ecology replay FILE.db [--at TIME]                              (read-only, with a timeline)
     ecology fork FILE.db --at TIME --journal NEW.db [--seed N] [--set PATH=VALUE ...]
+    ecology export FILE.db [--at TIME]
 
 Textual is imported only when the app opens, so headless runs start fast and need no UI.
 Exit codes: 0 ok, 1 an invariant broke, 2 bad input (checked before the world is built:
@@ -102,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("journal", metavar="FILE.db")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--out", metavar="PREFIX", help="output prefix (default: the journal's path without .db)")
+    export.add_argument("--at", metavar="TIME", help="the state at that moment as JSON (seconds, 01:23:45 or T+5m)")
+    replay = sub.add_parser("replay", help="open a recorded world in the app, read-only, with a timeline")
+    replay.add_argument("journal", metavar="FILE.db")
+    replay.add_argument("--at", metavar="TIME", help="start at this moment (default: the first)")
+    replay.set_defaults(func=_replay)
     fork = sub.add_parser("fork", help="branch a new journal from a recorded world at a moment")
     fork.add_argument("journal", metavar="FILE.db", help="the recorded world (only read)")
     fork.add_argument("--at", required=True, metavar="TIME", help="world time: seconds, 01:23:45 or T+5m")
@@ -132,6 +139,36 @@ def _sweep(args: argparse.Namespace) -> int:
     from engine.sweep import main_sweep
 
     return main_sweep(args.file, args.out, args.workers, args.ray, args.retry_failed)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """The replay app; when it ends by forking, the app opens on the branch, live."""
+    from engine.fork import parse_at
+    from engine.journal_file import JournalError
+    from engine.replay import Recording
+
+    try:
+        at = None if args.at is None else parse_at(args.at)
+        recording = Recording(args.journal)
+        if at is not None and not recording.start <= at <= recording.end:
+            raise ConfigError(f"--at {args.at} is outside the recording ({recording.start:g} to {recording.end:g} s)")
+    except (ConfigError, JournalError) as e:
+        print(f"ecology: error: {e}", file=sys.stderr)
+        return BAD_INPUT
+    from .replay import ReplayApp
+
+    app = ReplayApp(recording, at)
+    app.run()
+    if app.forked is None:
+        return 0
+    print(f"forked into {app.forked}; opening it", file=sys.stderr)
+    args = build_parser().parse_args(["--resume", str(app.forked)])
+    world, code = open_world(args, sandbox_factory("auto"))
+    if world is None:
+        return code
+    from tui.app import run_app
+
+    return run_app(world.config, world=world)
 
 
 def _fork(args: argparse.Namespace) -> int:
@@ -310,9 +347,15 @@ def main(argv: list[str] | None = None) -> int:
         from engine.journal import JournalError
 
         try:
+            if args.at is not None:
+                from engine.export import export_state_at
+                from engine.fork import parse_at
+
+                print(export_state_at(args.journal, parse_at(args.at), args.out))
+                return 0
             for path in export_journal(args.journal, args.format, args.out):
                 print(path)
-        except (JournalError, OutputPathError) as e:
+        except (ConfigError, JournalError, OutputPathError) as e:
             print(f"ecology: error: {e}", file=sys.stderr)
             return BAD_INPUT
         return 0

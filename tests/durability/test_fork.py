@@ -208,3 +208,73 @@ def test_the_command_line_forks_and_the_fork_resumes_headless(tmp_path, recordin
     assert main(["run", "--headless", "--resume", str(new), "--duration", str(END - 60.0),
                  "--report", str(report)]) == 0
     assert json.loads(report.read_text()) == json.loads(json.dumps(original))
+
+
+def test_the_journals_fast_encoding_means_the_same_checkpoint(recordings):
+    """Checkpoints written with reused artifact JSON decode to the world's own capture."""
+    from engine.checkpoint import Cursors, capture_encoded, decode
+
+    world, _, _ = world_at(recordings["default"][0], 150.0)
+    cursors = Cursors()
+    first = decode(capture_encoded(world, cursors))
+    anyio.run(lambda: world.run(final_window=False, until=200.0))
+    again = decode(capture_encoded(world, cursors))  # most artifacts from the cache now
+    assert first != again and again == json.loads(json.dumps(capture(world)))
+
+
+def test_export_at_writes_the_state_of_that_moment(tmp_path, recordings):
+    parent, _ = recordings["default"]
+    assert main(["export", str(parent), "--at", "T+1m30s", "--out", str(tmp_path / "x")]) == 0
+    doc = json.loads((tmp_path / "x.at-90.json").read_text())
+    assert doc["t"] == 90.0 and doc["exact"] and doc["checkpoint"]["t"] == 90.0
+    world, _, _ = world_at(parent, 90.0)
+    assert doc["state"] == json.loads(json.dumps(capture(world)))
+    assert doc["report"]["totals"]["scrip_supply"] == world.ledger.scrip_supply
+
+
+@pytest.mark.parametrize("at, message", [("9999", "outside the recording"), ("later", "--at")])
+def test_export_at_a_bad_time_is_refused(tmp_path, recordings, capsys, at, message):
+    parent, _ = recordings["default"]
+    assert main(["export", str(parent), "--at", at, "--out", str(tmp_path / "x")]) == 2
+    assert message in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--at", "9999"], "outside the recording"),
+    (["--at", "soon"], "--at"),
+])
+def test_replay_refuses_a_bad_moment(recordings, capsys, argv, message):
+    parent, _ = recordings["default"]
+    assert main(["replay", str(parent), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_replay_refuses_a_journal_from_before_checkpoints(tmp_path, recordings, capsys):
+    old = tmp_path / "old.db"
+    old.write_bytes(recordings["default"][0].read_bytes())
+    with sqlite3.connect(old) as db:
+        db.execute("DROP TABLE checkpoints")
+    before = old.read_bytes()
+    assert main(["replay", str(old)]) == 2
+    assert "without checkpoints" in capsys.readouterr().err and old.read_bytes() == before
+
+
+def test_a_journal_still_being_written_is_replayed_up_to_its_last_commit(tmp_path, recordings):
+    """Its writer still holds the lock and the last commits are only in the -wal: a
+    reader sees the world up to the last commit in the file."""
+    from engine.replay import Recording
+
+    world = World(config_of("default"))
+    world.attach_journal(tmp_path / "live.db")
+
+    async def some() -> None:
+        await world.run(35.0)
+
+    anyio.run(some)
+    # Not closed: the writer's connection and lock are still held, as in a live process.
+    rec = Recording(tmp_path / "live.db")
+    assert rec.is_live() and rec.end == 35.0
+    assert [c.t for c in rec.checkpoints][-1] == 35.0
+    moment = anyio.run(rec.moment, 32.5)
+    assert moment.exact and moment.t == 32.5
+    world.journal.close()
