@@ -728,14 +728,17 @@ class Agent:
                 predicate = factory(*until[1:])
             else:  # a condition no checkpoint could keep: it holds at the next change
                 predicate = _always
-        stream = random_stream.load(state["stream"], memo)
         if config is not self.config:  # the config it ran under, before a change it has not seen
             self.config = config
             self.brain = build_brain(config["brain"], config.get("params", {}), self.rng)
             self.think_delay = float(config.get("think_delay", 0.0))
             self._slow_thinker = self.think_delay > 0 or self.brain.is_async
         self.brain.load(state["brain"])
-        self.rng.setstate(stream.getstate())  # the one generator the agent, view and brain share
+        # The one generator the agent, its view and its brain share; as built, it is fresh
+        # from the agent's seed string.
+        random_stream.restore_into(self.rng, state["stream"], memo, seeded=self.rng_seed)
+        if type(state["stream"].get("seed")) is str:  # a fork's new seed, say: dumped from it again
+            self.rng_seed = state["stream"]["seed"]
         for name in ("parent", "status", "detail", "actions", "refused", "failures", "total_failures",
                      "times_frozen", "frozen_since", "last_error", "paused", "crashed", "stopped", "held",
                      "wake_reason"):

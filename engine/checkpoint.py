@@ -22,6 +22,7 @@ before a world is handed out.
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,10 @@ class Cursors:
         # Each artifact's JSON as last written, under what would change it: most of a
         # world's artifacts do not change between two checkpoints.
         self.artifacts: dict[str, tuple[tuple, str]] = {}
+        # The JSON of records that never change once made (closed metrics windows, past
+        # resolutions, closed listings), by the record object's identity (the entry holds
+        # the object, so its id cannot be reused while cached).
+        self.records: dict[int, tuple[Any, str]] = {}
 
     def stream(self, agent_id: str) -> StreamCursor:
         cursor = self.streams.get(agent_id)
@@ -102,7 +107,29 @@ def capture_encoded(world: World, cursors: Cursors) -> bytes:
         seen[a.id] = hit
         fragments.append(hit[1])
     cursors.artifacts = seen
+    # Immutable records: their JSON from the cache, put in place of a placeholder.
+    old, kept = cursors.records, {}
+    raw: list[str] = []
+    nonce = os.urandom(8).hex()  # no string an agent wrote can pass for a placeholder
+
+    def records(objects: Any, rows: list[Any]) -> str:
+        parts = []
+        for obj, row in zip(objects, rows):
+            hit = old.get(id(obj))
+            if hit is None or hit[0] is not obj:
+                hit = (obj, json.dumps(row, separators=(",", ":")))
+            kept[id(obj)] = hit
+            parts.append(hit[1])
+        raw.append("[" + ",".join(parts) + "]")
+        return f"\x00raw{len(raw) - 1}:{nonce}\x00"
+
+    state["metrics"]["windows"] = records(world.metrics.windows, state["metrics"]["windows"])
+    state["oracle"]["resolutions"] = records(world.oracle.resolutions, state["oracle"]["resolutions"])
+    state["market"]["closed"] = records(world.market.closed, state["market"]["closed"])
+    cursors.records = kept
     head = json.dumps(state, separators=(",", ":"))
+    for i, fragment in enumerate(raw):
+        head = head.replace(f'"\\u0000raw{i}:{nonce}\\u0000"', fragment, 1)
     text = f'{head[:-1]},"artifacts":{{"counter":{store.counter},"artifacts":[{",".join(fragments)}]}}}}'
     return zlib.compress(text.encode(), 1)
 

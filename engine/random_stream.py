@@ -109,9 +109,32 @@ def load(state: Any, memo: dict[tuple[str, int], tuple[int, ...]] | None = None)
     return rng
 
 
-def restore_into(rng: random.Random, state: Any, memo: dict | None = None) -> None:
-    """Move an existing generator (shared by an agent, its view and its brain) there."""
-    rng.setstate(load(state, memo).getstate())
+def restore_into(rng: random.Random, state: Any, memo: dict | None = None, seeded: str | None = None) -> None:
+    """Move an existing generator (shared by an agent, its view and its brain) there.
+    `seeded`: the seed string `rng` was just seeded with and has not drawn from since (a
+    new agent's stream), which spares seeding it again."""
+    if not isinstance(state, dict) or "state" in state:
+        rng.setstate(load(state).getstate())
+        return
+    seed, k, pos, crc, gauss = (state.get(f) for f in ("seed", "twists", "pos", "crc", "gauss"))
+    if type(seed) is not str or len(seed) > 1000:
+        raise StreamError("a random stream's seed must be a string")
+    if type(k) is not int or not 0 <= k <= MAX_TWISTS or type(pos) is not int or not 0 <= pos <= N:
+        raise StreamError("a random stream's position is out of range")
+    if gauss is not None and type(gauss) is not float:
+        raise StreamError("a random stream's gauss must be a number or null")
+    block = None if memo is None else memo.get((seed, k))
+    if block is None:
+        if seeded != seed:
+            rng.seed(seed)
+        for _ in range(k):
+            rng.getrandbits(TWIST_BITS)
+        block = rng.getstate()[1][:N]
+        if memo is not None:
+            memo[(seed, k)] = block
+    if zlib.crc32(array("I", block).tobytes()) != crc:
+        raise StreamError(f"the random stream of {seed!r} does not match its checksum")
+    rng.setstate((3, block + (pos,), gauss))
 
 
 __all__ = ["StreamCursor", "StreamError", "dump", "load", "restore_into"]

@@ -278,3 +278,16 @@ def test_a_journal_still_being_written_is_replayed_up_to_its_last_commit(tmp_pat
     moment = anyio.run(rec.moment, 32.5)
     assert moment.exact and moment.t == 32.5
     world.journal.close()
+
+
+def test_a_forks_new_seed_is_carried_by_its_checkpoints(tmp_path, recordings):
+    """After a fork with another seed, streams are still written as seed and position."""
+    parent, _ = recordings["boltzmann"]
+    fork_journal(parent, 30.0, tmp_path / "fork.db", seed=99)
+    world = resume_world(tmp_path / "fork.db")
+    run(world, 30.0)
+    from engine.journal_read import read_checkpoint
+
+    last = list_checkpoints(tmp_path / "fork.db")[-1]
+    streams = [a["stream"] for _, a in read_checkpoint(tmp_path / "fork.db", last.n)["agents"]]
+    assert all("state" not in s and s["seed"].startswith("99:") for s in streams)
