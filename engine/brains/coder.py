@@ -54,6 +54,7 @@ class Coder(Brain):
 
     name = "coder"
     summary = "writes code artifacts and runs them in its sandbox"
+    memory = ("written", "unpriced", "ran_last")
 
     class Params(BrainParams):
         think_cost: float = Field(1.0, ge=0, allow_inf_nan=False)

@@ -31,6 +31,7 @@ class Builder(Brain):
 
     name = "builder"
     summary = "writes artifacts and bids on them at the oracle"
+    memory = ("pending", "written")
 
     class Params(BrainParams):
         think_cost: float = Field(2.0, ge=0, allow_inf_nan=False)
@@ -71,6 +72,7 @@ class Trader(Brain):
 
     name = "trader"
     summary = "slices and sells compute rate; buys rights; reconfigures agents it controls"
+    memory = ("configured", "listed_own_config", "made")
 
     class Params(BrainParams):
         think_cost: float = Field(1.0, ge=0, allow_inf_nan=False)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..actions import NOOP, Action, Delete, Invoke, Sleep, Write
+from ..actions import NOOP, Action, Delete, Invoke, ScripAtLeast, Sleep, Write
 from . import register
 from .base import Brain, BrainParams
 
@@ -80,6 +80,7 @@ class Dreamer(Brain):
 
     name = "dreamer"
     summary = "expensive thoughts written as artifacts; often frozen"
+    memory = ("written",)
 
     class Params(BrainParams):
         think_cost: float = Field(6.0, ge=0, allow_inf_nan=False)
@@ -137,6 +138,7 @@ class Founder(Brain):
 
     name = "founder"
     summary = "saves up, then spawns a child agent"
+    memory = ("children",)
 
     class Params(BrainParams):
         threshold: int = Field(40, ge=1, description="scrip needed before founding")
@@ -157,7 +159,7 @@ class Founder(Brain):
                 return Invoke("ledger", "transfer", {"to": other, "amount": 1})
             return Sleep(seconds=30.0)
         if view.scrip < p.threshold:
-            return Sleep(until=lambda v: v.scrip >= p.threshold, timeout=120.0)
+            return Sleep(until=ScripAtLeast(p.threshold), timeout=120.0)
         self.children += 1
         return Invoke(
             "ledger",
