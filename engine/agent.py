@@ -20,11 +20,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from .actions import Action, Invoke, Result, Sleep
+from . import random_stream
+from .actions import CONDITIONS, Action, Described, Invoke, Result, Sleep
 from .brains import build_brain
 from .events import AgentStatusChanged, BrainFailed
-from .llm_access import LLMAccess
 from .ids import ACTING, CRASHED, FROZEN, NEWSWORTHY, PAUSED, SLEEPING, STATUSES, STOPPED, THINKING
+from .llm_access import LLMAccess
+from .plain import decode, encode
 
 if TYPE_CHECKING:
     from .artifacts import Artifact
@@ -233,7 +235,7 @@ class _Ticket:
 
 class Agent:
     __slots__ = (
-        "world", "id", "parent", "config_artifact", "config", "_config_version", "rng", "brain",
+        "world", "id", "parent", "config_artifact", "config", "_config_version", "rng", "rng_seed", "brain",
         "think_delay", "_slow_thinker", "status", "detail", "actions", "refused", "failures",
         "total_failures", "last_action", "last_error", "frozen_since", "times_frozen", "paused",
         "crashed", "stopped", "held", "view", "_sched", "_bucket", "_token", "_waiting", "_timed",
@@ -249,6 +251,7 @@ class Agent:
         self.config_artifact = config_artifact
         self.config: dict[str, Any] = {}
         self._config_version = -1
+        self.rng_seed = world.stream_seed(agent_id)
         self.rng = world.rng_for(agent_id)
         self.think_delay = 0.0
         self.status = SLEEPING
@@ -659,6 +662,96 @@ class Agent:
         self.last_error = ""
         self.refresh_held()
 
+    # -- a checkpoint's view of the agent (engine/checkpoint.py composes it) ----------------------
+    def ticket(self) -> _Ticket:
+        """A registration with the event bus for the agent's current wait."""
+        return _Ticket(self, self._token)
+
+    def dump(self, cursor: random_stream.StreamCursor) -> dict[str, Any]:
+        """Everything the loop needs to go on as it would have: counters, flags, where its
+        turn picks up, what it waits for (its calendar entry and bus tickets are the
+        scheduler's and the bus's to dump), its last result, brain memory and random stream."""
+        watch = None
+        if self._watch is not None:
+            watch = "compute" if self._watch is self.world.ledger.compute_watchers else "holdings"
+        until = None
+        if self._predicate is not None:
+            until = self._predicate.dump() if hasattr(self._predicate, "dump") else ["unknown"]
+        stage = self._stage
+        requeue = stage in (THOUGHT, ACTED)  # async work in flight (real time): the turn starts afresh
+        result = self.view.last_result
+        return {
+            "parent": self.parent, "status": self.status, "detail": self.detail,
+            "actions": self.actions, "refused": self.refused, "failures": self.failures,
+            "total_failures": self.total_failures, "times_frozen": self.times_frozen,
+            "frozen_since": self.frozen_since, "last_error": self.last_error,
+            "last_action": None if self.last_action is None else self.last_action.describe(),
+            "paused": self.paused, "crashed": self.crashed, "stopped": self.stopped, "held": self.held,
+            "waiting": self._waiting and not requeue, "watch": watch, "until": until,
+            "stage": FRESH if requeue else stage, "requeue": requeue, "wake_reason": self.wake_reason,
+            "config_version": self._config_version,
+            "config": None if self.config is self.config_artifact.content else encode(self.config),
+            "result": None if result is None else [result.ok, encode(result.value), result.error, result.code,
+                                                   result.arg],
+            "stream": random_stream.dump(self.rng, self.rng_seed, cursor),
+            "brain": self.brain.dump(),
+        }
+
+    def load(self, state: dict[str, Any], memo: dict | None = None) -> bool:
+        """Take back a dumped agent (built from its config artifact, not yet run). Checks
+        every field before setting any. True when its turn must be queued (`requeue`)."""
+        _check_agent_state(state)
+        world = self.world
+        config = self.config_artifact.content if state["config"] is None else decode(state["config"])
+        if not isinstance(config, dict) or not isinstance(config.get("brain"), str):
+            raise ValueError(f"agent {self.id}: its running config is not a config")
+        until = state["until"]
+        predicate = None
+        if until is not None:
+            factory = CONDITIONS.get(until[0]) if until and type(until[0]) is str else None
+            if factory is not None:
+                if not all(type(a) in (int, float, str) for a in until[1:]):
+                    raise ValueError(f"agent {self.id}: a condition's arguments must be plain values")
+                predicate = factory(*until[1:])
+            else:  # a condition no checkpoint could keep: it holds at the next change
+                predicate = _always
+        if config is not self.config:  # the config it ran under, before a change it has not seen
+            self.config = config
+            self.brain = build_brain(config["brain"], config.get("params", {}), self.rng)
+            self.think_delay = float(config.get("think_delay", 0.0))
+            self._slow_thinker = self.think_delay > 0 or self.brain.is_async
+        self.brain.load(state["brain"])
+        # The one generator the agent, its view and its brain share; as built, it is fresh
+        # from the agent's seed string.
+        random_stream.restore_into(self.rng, state["stream"], memo, seeded=self.rng_seed)
+        if type(state["stream"].get("seed")) is str:  # a fork's new seed, say: dumped from it again
+            self.rng_seed = state["stream"]["seed"]
+        for name in ("parent", "status", "detail", "actions", "refused", "failures", "total_failures",
+                     "times_frozen", "frozen_since", "last_error", "paused", "crashed", "stopped", "held",
+                     "wake_reason"):
+            setattr(self, name, state[name])
+        self.last_action = None if state["last_action"] is None else Described(state["last_action"])
+        self._config_version = state["config_version"]
+        self._stage = state["stage"]
+        self._waiting = state["waiting"]
+        self._predicate = predicate
+        ledger = world.ledger
+        if state["watch"] == "compute":
+            ledger.compute_watchers[self.id] = self._on_compute
+            self._watch = ledger.compute_watchers
+        elif state["watch"] == "holdings":
+            ledger.watchers[self.id] = self._on_holdings
+            self._watch = ledger.watchers
+        r = state["result"]
+        self.view.last_result = None if r is None else Result(r[0], decode(r[1]), r[2], r[3], r[4])
+        return state["requeue"]
+
+    def due(self, t: float | None) -> Agent:
+        """The scheduler's `load` puts this agent in its calendar at `t` (None: ready)."""
+        if t is not None:
+            self._timed = True
+        return self
+
     def snapshot(self, now: float) -> dict[str, Any]:
         ledger = self.world.ledger
         b = ledger.buckets[self.id]
@@ -678,6 +771,37 @@ class Agent:
             "last_action": "" if self.last_action is None else self.last_action.describe(),
             "config_owner": self.config_artifact.owner,
         }
+
+
+def _always(_view: Any) -> bool:
+    return True
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "parent": (str,), "status": (str,), "detail": (str,), "actions": (int,), "refused": (int,),
+    "failures": (int,), "total_failures": (int,), "times_frozen": (int,), "frozen_since": (float, int, type(None)),
+    "last_error": (str,), "last_action": (str, type(None)), "paused": (bool,), "crashed": (bool,),
+    "stopped": (bool,), "held": (bool,), "waiting": (bool,), "watch": (str, type(None)), "until": (list, type(None)),
+    "stage": (int,), "requeue": (bool,), "wake_reason": (str,), "config_version": (int,),
+    "config": (dict, type(None)), "result": (list, type(None)), "stream": (dict,), "brain": (dict,),
+}
+
+
+def _check_agent_state(state: Any) -> None:
+    if not isinstance(state, dict):
+        raise ValueError("an agent's state must be a table")
+    for name, types in _TYPES.items():
+        if name not in state:
+            raise ValueError(f"an agent's state lacks {name}")
+        if type(state[name]) not in types:
+            raise ValueError(f"an agent's {name} must be a {' or '.join(t.__name__ for t in types)}")
+    if state["status"] not in STATUSES or not FRESH <= state["stage"] <= SAVED:
+        raise ValueError(f"an agent's status or stage is unknown: {state['status']!r}, {state['stage']!r}")
+    if state["watch"] not in (None, "compute", "holdings"):
+        raise ValueError(f"an agent's watch is unknown: {state['watch']!r}")
+    r = state["result"]
+    if r is not None and (len(r) != 5 or type(r[0]) is not bool):
+        raise ValueError("an agent's last result must be [ok, value, error, code, arg]")
 
 
 __all__ = ["Agent", "AgentView", "STATUSES", "Invoke"]

@@ -504,6 +504,39 @@ class EventBus:
                 waiting[:] = [w for w in waiting if not w.woken]
             waiting.append(waiter)
 
+    # -- a checkpoint's view of the bus -------------------------------------------------------------
+    def dump(self, name_of: Callable[[Any], str | None]) -> dict[str, Any]:
+        """Its count of events, per kind too, and who sleeps until which event: per kind and
+        principal (None: any), the waiters still waiting in registration order, as names
+        (`name_of`; None leaves one out). The recent ring is the UI's, not kept."""
+        wakers = []
+        for kind, by_principal in self._wakers.items():
+            for principal, waiting in by_principal.items():
+                names = [n for w in waiting if not w.woken and (n := name_of(w)) is not None]
+                if names:
+                    wakers.append([kind, principal, names])
+        # Sorted: which kind or principal registered first is not state (only the order
+        # within one list is: it is the order of wakes).
+        wakers.sort(key=lambda w: (w[0], w[1] or ""))
+        return {"seq": self.seq, "counts": dict(self.counts), "wakers": wakers}
+
+    def load(self, state: dict[str, Any], resolve: Callable[[str], Any]) -> None:
+        """Take back the counts and the sleepers (`resolve(name)` gives a fresh waiter)."""
+        counts, wakers = state["counts"], state["wakers"]
+        if type(state["seq"]) is not int or not isinstance(counts, dict) or not all(
+                type(v) is int for v in counts.values()):
+            raise ValueError("the event bus's counts must be whole numbers")
+        if not isinstance(wakers, list) or not all(
+                isinstance(w, list) and len(w) == 3 and w[0] in EVENT_KINDS and (w[1] is None or type(w[1]) is str)
+                and isinstance(w[2], list) for w in wakers):
+            raise ValueError("the event bus's sleepers must be [kind, principal, names] rows")
+        self.seq = state["seq"]
+        self.counts.clear()
+        self.counts.update(counts)
+        for kind, principal, names in wakers:
+            for name in names:
+                self.wake_on((kind,), principal, resolve(name))
+
     @property
     def dropped(self) -> int:
         subs = set(self._all)

@@ -13,7 +13,7 @@ Every operation either applies fully or raises `Refusal` having changed nothing.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 from .bounds import CAPACITY, COMPUTE, MAX_SCRIP, RATE, SCRIP, real, shown, written
 from .bucket import TokenBucket
@@ -84,6 +84,52 @@ class Ledger:
         # Open while a genesis call runs: every change below records the old value first,
         # so the waist can put back a call that fails half-way (see engine/undo.py).
         self.undo = Undo()
+
+    # -- a checkpoint's view of the ledger -------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        """Every account in opening order (scrip, rate, slices, bucket, disk) and the totals."""
+        sliced = self.sliced_micro
+        return {
+            "total_rate_micro": self.total_rate_micro, "initial_scrip": self.initial_scrip, "minted": self.minted,
+            "moved": self.moved, "llm_budget": self.llm_budget, "llm_spent": self.llm_spent, "held": self.held,
+            "accounts": [[p, n, self.rate_micro[p], sliced.get(p, 0), b.rate, b.capacity, b.balance, b.last_update,
+                          self.disk_quota[p], self.disk_used[p]]
+                         for (p, n), b in zip(self.scrip.items(), self.buckets.values())],
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back a dumped ledger, checked first. The tables are refilled in place (the
+        waist and agents' views hold them); watchers are the agents' to register again."""
+        accounts = state["accounts"]
+        whole = ("total_rate_micro", "initial_scrip", "minted", "moved")
+        if not all(type(state[k]) is int and state[k] >= 0 for k in whole) or not isinstance(accounts, list):
+            raise ValueError("the ledger's totals must be whole numbers >= 0")
+        if not all(type(state[k]) in (float, int) and state[k] >= 0 for k in ("llm_budget", "llm_spent")):
+            raise ValueError("the ledger's LLM budget must be a number >= 0")
+        held = state["held"]
+        if not isinstance(held, dict) or not all(type(v) is int and v >= 0 for v in held.values()):
+            raise ValueError("the ledger's held scrip must be whole numbers >= 0")
+        for a in accounts:
+            if not (isinstance(a, list) and len(a) == 10 and type(a[0]) is str
+                    and all(type(a[i]) is int and a[i] >= 0 for i in (1, 2, 3, 8, 9))
+                    and all(type(a[i]) in (float, int) and math.isfinite(a[i]) for i in (4, 5, 6, 7))):
+                raise ValueError("a dumped account does not have the fields an account has")
+        for table in (self.scrip, self.buckets, self.rate_micro, self.sliced_micro, self.disk_quota, self.disk_used,
+                      self.watchers, self.compute_watchers):
+            table.clear()
+        for p, scrip, micro, sliced, rate, capacity, balance, last_update, quota, used in accounts:
+            self.scrip[p] = scrip
+            self.rate_micro[p] = micro
+            if sliced:
+                self.sliced_micro[p] = sliced
+            bucket = TokenBucket(rate, capacity, float(last_update))
+            bucket.balance = float(balance)
+            self.buckets[p] = bucket
+            self.disk_quota[p] = quota
+            self.disk_used[p] = used
+        self.held = dict(held)
+        self.total_rate_micro, self.initial_scrip, self.minted, self.moved = (state[k] for k in whole)
+        self.llm_budget, self.llm_spent = float(state["llm_budget"]), float(state["llm_spent"])
 
     def _keep_bucket(self, principal: str) -> None:
         """Before a bucket changes (accrual included) while a call's undo log is open."""

@@ -38,6 +38,7 @@ class Timers(Protocol):
     """World-time callbacks (the scheduler's calendar)."""
 
     def call_at(self, due: float | None, fn: Callable[[float], Any]) -> TimerHandle: ...
+    def timer(self, fn: Callable[[float], Any]) -> TimerHandle: ...
 
 
 class Custodian(Protocol):

@@ -47,6 +47,16 @@ class Waist:
         self._buckets = world.ledger.buckets
         self._ledger = world.ledger
 
+
+    # -- a checkpoint's view of the waist: its counters ------------------------------------------
+    def dump(self) -> dict[str, int]:
+        return {"refusals": self.refusals, "engine_errors": self.engine_errors}
+
+    def load(self, state: dict[str, int]) -> None:
+        if not all(type(state.get(k)) is int for k in ("refusals", "engine_errors")):
+            raise ValueError("the waist's counters must be whole numbers")
+        self.refusals, self.engine_errors = state["refusals"], state["engine_errors"]
+
     def register(self, artifact) -> None:
         self.genesis[artifact.id] = artifact
         for m in artifact.methods.values():

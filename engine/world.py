@@ -151,9 +151,45 @@ class World:
                 self._counters[prefix] = n
                 return candidate
 
+    def stream_seed(self, name: str) -> str:
+        return f"{self.seed}:{name}"
+
     def rng_for(self, name: str) -> random.Random:
         # String seeds hash with SHA-512, independent of PYTHONHASHSEED: same seed, same world.
-        return random.Random(f"{self.seed}:{name}")
+        return random.Random(self.stream_seed(name))
+
+    # -- a checkpoint's view of the world's own books (engine/checkpoint.py composes them) ---------
+    def dump_state(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed, "paused": self.paused, "started": self._started, "ids": dict(self._counters),
+            "mechanisms": dict(self.mechanisms), "live": list(self.live_ids), "frozen": list(self.frozen),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Take back dumped books (the agents are in `agents` already). Checked first."""
+        ids, mechanisms = state["ids"], state["mechanisms"]
+        if not (isinstance(ids, dict) and all(type(v) is int for v in ids.values())
+                and isinstance(mechanisms, dict) and all(type(v) is int for v in mechanisms.values())):
+            raise ValueError("the world's counters must be tables of whole numbers")
+        live, frozen = state["live"], state["frozen"]
+        if not all(a in self.agents for a in (*live, *frozen)):
+            raise ValueError("the world's live or frozen agents name an agent it does not have")
+        if type(state["started"]) is not bool or type(state["paused"]) is not bool or type(state["seed"]) is not int:
+            raise ValueError("the world's seed, started and paused must be a number and flags")
+        self.seed = state["seed"]
+        self._counters = dict(ids)
+        self.mechanisms = {**dict.fromkeys(MECHANISMS, 0), **mechanisms}
+        self.live_ids[:] = live  # in place: every agent's view holds this list
+        self.frozen = dict.fromkeys(frozen)
+        self._started = state["started"]
+        self.paused = state["paused"]
+        if self.paused:
+            self.clock.pause()
+
+    def timers(self) -> dict[str, Any]:
+        """The services' timers a checkpoint names in the scheduler's calendar."""
+        return {name: timer for name, timer in (("oracle", self.oracle.timer), ("contracts", self.contracts.timer),
+                                                ("metrics", self.metrics.timer)) if timer is not None}
 
     def _create_agent(
         self,
@@ -242,15 +278,21 @@ class World:
         return agent_id
 
     # -- running ------------------------------------------------------------------------------
-    def attach_journal(self, path: str | Path, commit_interval: float = 0.1, fresh: bool = True) -> Journal:
-        """Record this world in a SQLite journal (see engine/journal.py)."""
+    def attach_journal(self, path: str | Path, commit_interval: float = 0.1, fresh: bool = True,
+                       **options: Any) -> Journal:
+        """Record this world in a SQLite journal (see engine/journal.py; `options` are the
+        Journal's: checkpoint_every, meta)."""
         from .journal import Journal  # the journal sits above the world (pyproject: ignore_imports)
 
-        self.journal = Journal(self, path, commit_interval, fresh=fresh)
+        self.journal = Journal(self, path, commit_interval, fresh=fresh, **options)
         return self.journal
 
-    async def run(self, duration: float | None = None) -> None:
-        """Run every loop for `duration` more world seconds (forever if None)."""
+    async def run(self, duration: float | None = None, final_window: bool = True, until: float | None = None) -> None:
+        """Run every loop for `duration` more world seconds (forever if None): everything
+        due before then, nothing due at the end itself (that is the next run's first
+        instant), so two runs of 30 s do what one of 60 s does. The end closes a last
+        metrics window (unless `final_window` is False: a replay stepping to a moment).
+        `until`, instead of `duration`: the world time to stop at."""
         self.running = True
         opened = False
         stop = None
@@ -260,6 +302,8 @@ class World:
                 opened = True
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                if self.journal is not None:
+                    self.journal.start_checkpoints()  # before anything runs: the first may be now
                 tg.start_soon(self.scheduler.run)
                 if self.journal is not None:
                     tg.start_soon(self.journal.run)
@@ -273,9 +317,9 @@ class World:
                     for agent in self.agents.values():
                         if not agent.stopped:
                             self.scheduler.ready(agent)
-                if duration is not None:
-                    end = self.clock.now() + duration
-                    stop = self.scheduler.call_at(end, lambda now: self._stop_at(now, tg.cancel_scope))
+                if duration is not None or until is not None:
+                    end = until if until is not None else self.clock.now() + (duration or 0.0)  # (one is given)
+                    stop = self.scheduler.mark_at(end, lambda now: self._stop_at(now, tg.cancel_scope, final_window))
         finally:
             if stop is not None:
                 stop.cancel()  # a run ended early must not stop the next one
@@ -288,9 +332,12 @@ class World:
                 with anyio.CancelScope(shield=True):
                     await self.sandbox.close()
 
-    def _stop_at(self, now: float, scope: anyio.CancelScope) -> None:
+    def _stop_at(self, now: float, scope: anyio.CancelScope, final_window: bool = True) -> None:
         self.scheduler.halt()  # nothing more runs in this burst, and time moves no further
-        self.metrics.close_window(now, final=True)
+        if final_window:
+            self.metrics.close_window(now, final=True)
+        if self.journal is not None:  # the world as it ends: a resume goes on from here exactly
+            self.journal.checkpoint(now, "end")
         scope.cancel()
 
     # Due work: something outside world time that must run by a real (monotonic) moment (a
@@ -346,7 +393,12 @@ class World:
             args = {**arguments, **args} if type(arguments) is dict else arguments
         if not isinstance(principal, str) or not self.ledger.has(principal):
             return Result(False, None, f"unknown principal {bounds.shown(principal)}", "unknown", "principal")
-        return self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
+        result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
+        if principal == OPERATOR and self.journal is not None and result.__class__ is Result and result.ok:
+            # Replay re-runs the world between checkpoints; an operator's act is not in the
+            # world's own rules, so the world after it is checkpointed.
+            self.journal.checkpoint(self.clock.now(), "operator")
+        return result
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused

@@ -53,6 +53,7 @@ class Coder(Brain[CoderParams]):
 
     name = "coder"
     summary = "writes code artifacts and runs them in its sandbox"
+    memory = ("written", "unpriced", "ran_last")
 
     Params = CoderParams
 

@@ -28,6 +28,7 @@ class Builder(Brain[BuilderParams]):
 
     name = "builder"
     summary = "writes artifacts and bids on them at the oracle"
+    memory = ("pending", "written")
 
     Params = BuilderParams
 
@@ -62,6 +63,7 @@ class Trader(Brain[TraderParams]):
 
     name = "trader"
     summary = "slices and sells compute rate; buys rights; reconfigures agents it controls"
+    memory = ("configured", "listed_own_config", "made")
 
     Params = TraderParams
 

@@ -142,6 +142,9 @@ class LLMBrain(Brain[LLMParams]):
     name = "llm"
     summary = "an LLM behind any OpenAI-compatible endpoint chooses each action"
     is_async = True
+    # Its usage, kept by checkpoints (the conversation is rebuilt from what it observes).
+    memory = ("calls", "turns", "answers", "answered", "failed_turns", "replay_missing", "consecutive_failures",
+              "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "dollars", "budget_exhausted")
 
     Params = LLMParams
 

@@ -8,7 +8,7 @@ frozen agents' debt with their own compute (rescuer), and the rich found new age
 
 from __future__ import annotations
 
-from ..actions import NOOP, Action, Delete, Invoke, Sleep, Write
+from ..actions import NOOP, Action, Delete, Invoke, ScripAtLeast, Sleep, Write
 from ..brain_params import BoltzmannParams, DreamerParams, FounderParams, PhilanthropistParams, RescuerParams
 from .base import Brain
 
@@ -65,6 +65,7 @@ class Dreamer(Brain[DreamerParams]):
 
     name = "dreamer"
     summary = "expensive thoughts written as artifacts; often frozen"
+    memory = ("written",)
 
     Params = DreamerParams
 
@@ -113,6 +114,7 @@ class Founder(Brain[FounderParams]):
 
     name = "founder"
     summary = "saves up, then spawns a child agent"
+    memory = ("children",)
 
     Params = FounderParams
 
@@ -128,7 +130,7 @@ class Founder(Brain[FounderParams]):
                 return Invoke("ledger", "transfer", {"to": other, "amount": 1})
             return Sleep(seconds=30.0)
         if view.scrip < p.threshold:
-            return Sleep(until=lambda v: v.scrip >= p.threshold, timeout=120.0)
+            return Sleep(until=ScripAtLeast(p.threshold), timeout=120.0)
         self.children += 1
         return Invoke(
             "ledger",

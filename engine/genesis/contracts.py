@@ -93,6 +93,41 @@ class ContractsArtifact(GenesisArtifact):
         self._collector: TimerHandle | None = None  # the scheduler's timer at the earliest due time
         self._ids = 0
 
+    # -- a checkpoint's view of the contracts (the contracts themselves are artifacts) ------------
+    @property
+    def timer(self) -> TimerHandle | None:
+        return self._collector
+
+    def dump(self) -> dict[str, Any]:
+        return {"contracts": list(self.contracts), "due": [list(e) for e in self._due], "credit": self.credit,
+                "settled": list(self._settled), "retired": self.retired, "ids": self._ids,
+                "timer": self._collector is not None}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back dumped books: the contracts are the store's artifacts of those ids."""
+        store = self.world.artifacts.by_id
+        ids = state["contracts"]
+        if not isinstance(ids, list) or not all(isinstance(c, str) and c in store and store[c].kind == "contract"
+                                                for c in ids):
+            raise ValueError("the contracts name artifacts that are not contracts")
+        due = state["due"]
+        if not isinstance(due, list) or not all(isinstance(e, list) and len(e) == 2 and type(e[0]) in (float, int)
+                                                and e[1] in ids for e in due):
+            raise ValueError("the contracts' due times must be [time, contract] pairs")
+        credit = state["credit"]
+        if not isinstance(credit, dict) or not all(
+                isinstance(r, dict) and all(type(n) is int for n in r.values()) for r in credit.values()):
+            raise ValueError("the credit records must be tables of whole numbers")
+        if not (type(state["retired"]) is int and type(state["ids"]) is int and isinstance(state["settled"], list)):
+            raise ValueError("the contracts' counters must be whole numbers")
+        self.contracts = {c: store[c] for c in ids}
+        self._due = [(float(t), c) for t, c in due]  # the heap's own order, as it was
+        self.credit = {k: dict(v) for k, v in credit.items()}
+        self._settled = deque(c for c in state["settled"] if isinstance(c, str))
+        self.retired, self._ids = state["retired"], state["ids"]
+        if state.get("timer"):
+            self._collector = self.world.scheduler.timer(self._collect_due)
+
     # -- reading ----------------------------------------------------------------------------------
     def _contract(self, contract_id: object) -> dict[str, Any]:
         art = self.contracts.get(contract_id) if isinstance(contract_id, str) else None

@@ -38,6 +38,22 @@ class Listing:
     closed_at: float | None = None
 
 
+def _row(x: Listing) -> list[Any]:
+    return [x.id, x.seller, x.artifact_id, x.artifact_kind, x.price, x.buyer, x.t, x.status, x.sold_to, x.closed_at]
+
+
+_OPTIONAL_STR = (str, type(None))
+_TIME = (float, int)
+_LISTING = ((str,), (str,), (str,), (str,), (int,), _OPTIONAL_STR, _TIME, (str,), _OPTIONAL_STR, (*_TIME, type(None)))
+
+
+def _listing(row: Any) -> Listing:
+    if not (isinstance(row, list) and len(row) == len(_LISTING)
+            and all(type(v) in t for v, t in zip(row, _LISTING))):
+        raise ValueError("a dumped listing does not have the fields a listing has")
+    return Listing(*row)
+
+
 class MarketArtifact(GenesisArtifact):
     id = CUSTODIAN
     description = "Escrow: list an artifact you own for a price; buying is atomic."
@@ -49,6 +65,25 @@ class MarketArtifact(GenesisArtifact):
         self.by_artifact: dict[str, str] = {}  # artifact id -> open listing id
         self._ids = 0
         self.sold = 0
+
+    # -- a checkpoint's view of the market ------------------------------------------------------
+    def dump(self, recent: int | None = None) -> dict[str, Any]:
+        closed = list(self.closed)
+        return {"open": [_row(x) for x in self.open.values()],
+                "closed": [_row(x) for x in (closed if recent is None else closed[-recent:])],
+                "ids": self._ids, "sold": self.sold}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back dumped books, checked first."""
+        open_ = [_listing(r) for r in state["open"]]
+        closed = [_listing(r) for r in state["closed"]]
+        if not all(type(state[k]) is int and state[k] >= 0 for k in ("ids", "sold")):
+            raise ValueError("the market's counters must be whole numbers >= 0")
+        self.open = {x.id: x for x in open_}
+        self.by_artifact = {x.artifact_id: x.id for x in open_}
+        self.closed.clear()
+        self.closed.extend(closed)
+        self._ids, self.sold = state["ids"], state["sold"]
 
     def seller_of(self, artifact_id: str) -> str | None:
         listing_id = self.by_artifact.get(artifact_id)

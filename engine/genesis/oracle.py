@@ -31,6 +31,15 @@ HOLDER = "oracle"
 BID = scrip(lambda cfg: cfg.oracle.min_bid)
 
 
+def _rows(rows: Any, types: tuple) -> list[list[Any]]:
+    """Rows of a dumped table, each checked field by field (a journal is hostile input)."""
+    if not isinstance(rows, list) or not all(
+            isinstance(r, list) and len(r) == len(types) and all(isinstance(v, t) and type(v) is not bool
+                                                                  for v, t in zip(r, types)) for r in rows):
+        raise ValueError("a dumped table's rows do not have the fields it keeps")
+    return rows
+
+
 def minted_for(score: int, mint_ratio: float) -> int:
     """floor(score / mint_ratio), exact: the ratio as the decimal written, so 100 points
     at a ratio of 1.00000000001 mint 99, not the 100 a float division gives."""
@@ -123,6 +132,40 @@ class OracleArtifact(GenesisArtifact):
         return self.resolve(now, trigger="operator")
 
     # -- resolution -----------------------------------------------------------------------------
+    # -- a checkpoint's view of the oracle -------------------------------------------------------
+    @property
+    def timer(self) -> TimerHandle | None:
+        return self._timer
+
+    def dump(self, recent: int | None = None) -> dict[str, Any]:
+        """Its books: open bids in order, past resolutions (the last `recent`, or all kept),
+        counters, the scorer's memory and whether its timer exists (the calendar has when)."""
+        resolutions = list(self.resolutions)
+        scorer = self.scorer
+        return {
+            "bids": [[b.id, b.bidder, b.artifact_id, b.amount, b.t] for b in self.bids.values()],
+            "resolved": self.resolved, "minted_total": self.minted_total, "bid_ids": self._bid_ids,
+            "resolutions": resolutions if recent is None else resolutions[-recent:],
+            "scorer": scorer.memory() if hasattr(scorer, "memory") else None,
+            "timer": self._timer is not None,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back dumped books, checked first."""
+        bids = [Bid(*b) for b in _rows(state["bids"], (int, str, str, int, (float, int)))]
+        counts = (state["resolved"], state["minted_total"], state["bid_ids"])
+        if not all(type(n) is int and n >= 0 for n in counts) or not isinstance(state["resolutions"], list):
+            raise ValueError("the oracle's counters must be whole numbers >= 0, its resolutions a list")
+        memory = state.get("scorer")
+        if memory is not None and hasattr(self.scorer, "remember"):
+            self.scorer.remember(memory)
+        self.bids = {(b.bidder, b.artifact_id): b for b in bids}
+        self.resolved, self.minted_total, self._bid_ids = counts
+        self.resolutions.clear()
+        self.resolutions.extend(state["resolutions"])
+        if state.get("timer"):
+            self._timer = self.world.scheduler.timer(self._scheduled)
+
     def ranked(self) -> list[Bid]:
         return sorted(self.bids.values(), key=lambda b: (-b.amount, b.t, b.id))
 

@@ -64,6 +64,14 @@ class EventsPanel(Panel):
         if self.is_mounted and self._shows(kind, line):
             self.query_one("#events-log", RichLog).write(line)
 
+    def show_lines(self, lines: list[tuple[str, Text]]) -> None:
+        """Replace every line (a replay moving to another moment)."""
+        self.lines.clear()
+        self.lines.extend(lines)
+        self.total = len(lines)
+        if self.is_mounted:
+            self._rewrite()
+
     def _shows(self, kind: str, line: Text) -> bool:
         kinds = FILTERS[self.filter]
         if self.filter == "operator":

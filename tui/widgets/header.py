@@ -28,7 +28,7 @@ class WorldHeader(Widget):
     WorldHeader { height: 1; }
     """
 
-    engine_state = "running"  # set by the app: running | detached | ended | failed
+    engine_state = "running"  # set by the app: running | detached | ended | failed | replay
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -47,7 +47,9 @@ class WorldHeader(Widget):
 
     def line_for(self, world: World, now: float, width: int) -> Text:
         clock = world.clock
-        if self.engine_state == "failed":
+        if self.engine_state == "replay":
+            state = Text(" ⏮ REPLAY ", "bold white on dark_blue")
+        elif self.engine_state == "failed":
             state = Text(" ✖ ENGINE FAILED ", "bold white on red")
         elif self.engine_state == "ended":
             state = Text(" ■ ENDED ", "black on grey70")
