@@ -127,6 +127,10 @@ class ReplayApp(EcologyApp):
             self.world = world
             remember_history(world)
             self._events = world.bus.subscribe(kinds=UI_KINDS, maxlen=2_000)
+        else:
+            # The same world run on to the new position: what it published on the way is
+            # in the recorded rows below already, so the frame must not add it again.
+            self._events.drain()
         self.meter.samples.clear()  # its per-minute rates are of this moment alone
         lines = []
         for row in rows:

@@ -138,6 +138,30 @@ async def test_stepping_by_event_moves_through_the_recorded_events(recording):
 
 
 @pytest.mark.anyio
+async def test_stepping_shows_each_recorded_event_once(recording):
+    """Stepping runs the same world on to the next event; what it publishes on the way is
+    already among the recorded rows, so the events panel must not show it a second time
+    (it did: a resolution's mint appeared twice)."""
+    from engine.replay import as_event
+    from tui.format import describe_event
+
+    app = ReplayApp(Recording(recording), None, follow=False, refresh_s=0.05, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("greater_than_sign", "greater_than_sign")  # two minutes on, in one burst
+        await settle(pilot)
+        await pilot.press("full_stop")  # one event into the resolution's instant
+        await settle(pilot)
+        await pilot.pause(0.2)  # frames run: they drain what the world published
+        app.refresh_view()  # a frame: it drains what the world published into the panel
+        shown = [line.plain for _, line in app._events_panel.lines]
+        rows = [r for r in app.recording.events_before(app.t, 10_000) if r["seq"] <= app.seq]
+        recorded = [line.plain for line in (describe_event(e) for e in map(as_event, rows) if e is not None)
+                    if line is not None]
+        assert shown and shown == recorded[-len(shown):]
+
+
+@pytest.mark.anyio
 async def test_forking_from_the_replay_writes_a_branch_at_the_position(recording, tmp_path):
     app = app_on(recording, 60.0)
     new = tmp_path / "branch.db"
