@@ -436,7 +436,8 @@ class Journal:
 
     def _failed(self, why: str, events: tuple[list, list, list, list], changes: dict) -> None:
         """Keep what was not written for the next try, and pause the world once."""
-        for old, new in zip(events, (self._seq, self._t, self._kind, self._values)):
+        pending: tuple[list[Any], ...] = (self._seq, self._t, self._kind, self._values)
+        for old, new in zip(events, pending):
             old.extend(new)
         self._seq, self._t, self._kind, self._values = events
         self._capture = StateCapture(self.world)  # rewrite every row when it works again
