@@ -64,10 +64,11 @@ class ArtifactStore:
     def __len__(self) -> int:
         return len(self.by_id)
 
-    def get(self, artifact_id: object) -> Artifact:
+    def get(self, artifact_id: object, arg: str | None = "artifact") -> Artifact:
+        """The artifact named by argument `arg` (as genesis methods call it), or a refusal."""
         art = self.by_id.get(artifact_id) if isinstance(artifact_id, str) else None
         if art is None:
-            raise Refusal(f"unknown artifact {artifact_id!r}", "unknown")
+            raise Refusal(f"unknown artifact {artifact_id!r}", "unknown", arg)
         return art
 
     # -- a checkpoint's view of the store ---------------------------------------------------------
@@ -145,16 +146,16 @@ class ArtifactStore:
         self.by_id[artifact_id] = art
         return art
 
-    def check_owner(self, art: Artifact, principal: str, verb: str) -> None:
+    def check_owner(self, art: Artifact, principal: str, verb: str, arg: str | None = "artifact") -> None:
         if art.owner != principal:
             raise Refusal(
                 f"cannot {verb} {art.id}: it is owned by {art.owner}, not {principal}",
-                "not_owner",
+                "not_owner", arg,
             )
 
     def overwrite(self, principal: str, artifact_id: str, content: Any, now: float) -> Artifact:
-        art = self.get(artifact_id)
-        self.check_owner(art, principal, "write")
+        art = self.get(artifact_id, "artifact_id")  # a write action's argument
+        self.check_owner(art, principal, "write", "artifact_id")
         if art.kind not in WRITABLE_KINDS:
             raise Refusal(f"{art.id} is a {art.kind} artifact; its service changes it", "invalid")
         size = content_size(content)
@@ -170,8 +171,8 @@ class ArtifactStore:
         return art
 
     def delete(self, principal: str, artifact_id: str) -> Artifact:
-        art = self.get(artifact_id)
-        self.check_owner(art, principal, "delete")
+        art = self.get(artifact_id, "artifact_id")  # a delete action's argument
+        self.check_owner(art, principal, "delete", "artifact_id")
         if art.kind not in WRITABLE_KINDS:
             raise Refusal(f"{art.id} is a {art.kind} artifact and cannot be deleted", "invalid")
         self._ledger.undo.item(self.by_id, artifact_id)

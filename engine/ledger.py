@@ -173,9 +173,10 @@ class Ledger:
     def has(self, principal: str) -> bool:
         return principal in self.scrip
 
-    def require(self, principal: object, what: str = "principal") -> str:
+    def require(self, principal: object, what: str = "principal", arg: str | None = None) -> str:
+        """A known principal, or a refusal about argument `arg` (by default named `what`)."""
         if not isinstance(principal, str) or principal not in self.scrip:
-            raise Refusal(f"unknown {what} {shown(principal)}", "unknown", what)
+            raise Refusal(f"unknown {what} {shown(principal)}", "unknown", what if arg is None else arg)
         return principal
 
     def _notify(self, principal: str) -> None:

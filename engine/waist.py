@@ -166,7 +166,7 @@ class Waist:
                 self._check_sleep(action)
                 return OK  # the agent loop does the waiting
             if type(action) is Read:
-                art = world.artifacts.get(action.artifact_id)
+                art = world.artifacts.get(action.artifact_id, "artifact_id")
                 return Result(True, {"content": art.content, **art.summary()})
             if type(action) is Write:
                 return Result(True, self._write(principal, action, now))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine
 import anyio
 import anyio.abc
 
-from .actions import Invoke, Result
+from .actions import Action, Invoke, Result
 from .agent import Agent
 from .artifacts import ArtifactStore
 from .brains import brain_class
@@ -247,7 +247,7 @@ class World:
         try:
             cls.validate_params(params)
         except Exception as e:  # pydantic's message names the parameter
-            raise Refusal(f"bad params for {brain}: {e}".replace("\n", " "), "invalid") from None
+            raise Refusal(f"bad params for {brain}: {e}".replace("\n", " "), "invalid", "params") from None
         micro = check_rate(rate, "rate")
         endowment: int = bounds.PRICE.check(scrip, "scrip")
         cap: float = bounds.CAPACITY.check(self.config.compute.default_capacity if capacity is None else capacity,
@@ -258,9 +258,9 @@ class World:
             raise Refusal(f"invalid agent id {bounds.shown(agent_id)}: a letter then letters, digits, '-' or '_'",
                           "invalid", "agent_id")
         if ledger.has(agent_id) or agent_id in self.artifacts:
-            raise Refusal(f"{agent_id!r} is already taken", "exists")
+            raise Refusal(f"{agent_id!r} is already taken", "exists", "agent_id")
         if ledger.scrip[parent] < endowment:
-            raise Refusal(f"insufficient scrip: have {ledger.scrip[parent]}, need {endowment}", "insufficient")
+            raise Refusal(f"insufficient scrip: have {ledger.scrip[parent]}, need {endowment}", "insufficient", "scrip")
         if ledger.rate_micro[parent] - ledger.sliced_micro.get(parent, 0) < micro:
             raise Refusal(f"insufficient rate: have {ledger.buckets[parent].rate:g}, need {micro / MICRO:g}",
                           "insufficient", "rate")
@@ -386,14 +386,28 @@ class World:
             result = await result
         return result
 
+    def act(self, action: Action, principal: str = OPERATOR) -> Result:
+        """Carry out an action that is not a service's method (write, read, delete) through
+        the narrow waist, as the operator by default: the UI's other lever, beside `invoke`."""
+        if type(action) is Invoke:
+            return self.invoke(action.target, action.method, action.args, principal=principal)
+        result = self._perform(principal, action)
+        if result.__class__ is not Result:  # only code invocations await; this is not one
+            result.close()
+            return Result(False, None, "this action needs invoke_async", "invalid")
+        return result
+
     def _invoke(self, target: str, method: str, arguments: dict[str, Any] | None, principal: object,
                 args: dict[str, Any]):
         if arguments is not None:
             # not a table: the waist refuses it (a dict merge would raise here)
             args = {**arguments, **args} if type(arguments) is dict else arguments
+        return self._perform(principal, Invoke(target, method, args))
+
+    def _perform(self, principal: object, action: Action):
         if not isinstance(principal, str) or not self.ledger.has(principal):
             return Result(False, None, f"unknown principal {bounds.shown(principal)}", "unknown", "principal")
-        result = self.waist.perform(principal, Invoke(target, method, args), self.clock.now())
+        result = self.waist.perform(principal, action, self.clock.now())
         if principal == OPERATOR and self.journal is not None and result.__class__ is Result and result.ok:
             # Replay re-runs the world between checkpoints; an operator's act is not in the
             # world's own rules, so the world after it is checkpointed.
@@ -409,10 +423,11 @@ class World:
         for agent in self.agents.values():
             agent.refresh_held()
 
-    def require_agent(self, agent_id: object) -> Agent:
+    def require_agent(self, agent_id: object, arg: str = "agent") -> Agent:
+        """The live agent named by argument `arg`, or a refusal about that argument."""
         agent = self.agents.get(agent_id) if isinstance(agent_id, str) else None
         if agent is None:
-            raise Refusal(f"unknown agent {agent_id!r}", "unknown")
+            raise Refusal(f"unknown agent {bounds.shown(agent_id)}", "unknown", arg)
         return agent
 
     def count(self, mechanism: str) -> None:

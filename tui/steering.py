@@ -280,10 +280,8 @@ class SteeringMixin:
     # -- the oracle ----------------------------------------------------------------------------------
     def action_write_artifact(self) -> None:
         def submit(args: dict[str, Any]) -> Result:
-            # The one lever not through world.invoke: a write is an action of the waist, not a
-            # service's method, and World has no operator entry for actions yet (issue 15).
-            world = self.world
-            return world.waist.perform(OPERATOR, Write(args["content"], args.get("artifact_id")), world.clock.now())
+            # A write is an action, not a service's method: World.act, beside World.invoke.
+            return self.world.act(Write(args["content"], args.get("artifact_id")))
 
         self.form(
             "Write an artifact",

@@ -72,9 +72,9 @@ class AccountsArtifact(GenesisArtifact):
     @method("transfer_artifact", "Give an artifact you own to another principal.",
             artifact="artifact id", to="recipient principal id")
     def transfer_artifact(self, caller: str, args: dict[str, Any], now: float) -> None:
-        to = self.world.ledger.require(args["to"], "recipient")
+        to = self.world.ledger.require(args["to"], "recipient", "to")
         if to in self.world.services:
-            raise Refusal(f"{to} is a service: artifacts reach it only through its methods (market.list)", "invalid")
+            raise Refusal(f"{to} is a service: artifacts reach it only through its methods (market.list)", "invalid", "to")
         move_artifact(self.world, args["artifact"], caller, to, now)
 
     @method("spawn", "Start a new agent, paying its scrip and compute rate from your own.",

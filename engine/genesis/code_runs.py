@@ -45,7 +45,7 @@ class CodeRuns:
         the owner's price first, then the CPU time the call really used, as compute."""
         world = self.world
         ledger = world.ledger
-        art = world.artifacts.get(action.target)
+        art = world.artifacts.get(action.target, "target")
         if art.kind != "code":
             raise Refusal(f"{art.id} is a {art.kind} artifact, not code; only code can be invoked", "invalid")
         if action.method != "run":

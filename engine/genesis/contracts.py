@@ -404,11 +404,11 @@ class ContractsArtifact(GenesisArtifact):
 
     def _require_party(self, c: dict[str, Any], caller: str, role: str, verb: str) -> None:
         if c[role] != caller:
-            raise Refusal(f"only the {role} ({c[role]}) may {verb} this contract, not {caller}", "not_owner")
+            raise Refusal(f"only the {role} ({c[role]}) may {verb} this contract, not {caller}", "not_owner", "contract")
 
     def _require_status(self, c: dict[str, Any], contract_id: str, allowed: tuple[str, ...]) -> None:
         if c["status"] not in allowed:
-            raise Refusal(f"{contract_id} is {c['status']}; this needs it {' or '.join(allowed)}", "invalid")
+            raise Refusal(f"{contract_id} is {c['status']}; this needs it {' or '.join(allowed)}", "invalid", "contract")
 
     def _log(self, contract_id: str, c: dict[str, Any], what: str, amount: int, now: float,
              holder: str | None = None) -> None:

@@ -24,10 +24,10 @@ def move_artifact(world: Services, artifact_id: str, frm: str, to: str, now: flo
     changes; the changes are undoable (the waist's undo log)."""
     art = world.artifacts.get(artifact_id)
     if to in world.services and to != CUSTODIAN:
-        raise Refusal(f"{to} is a service and cannot own artifacts", "invalid")
+        raise Refusal(f"{to} is a service and cannot own artifacts", "invalid", "to")
     if (art.kind == "contract" and art.content["status"] not in ("active", "defaulted")
             and not (frm == CUSTODIAN and to == world.market.seller_of(artifact_id))):  # (a return is fine)
-        raise Refusal(f"{art.id} is {art.content['status']}: only an accepted loan is a claim to sell", "invalid")
+        raise Refusal(f"{art.id} is {art.content['status']}: only an accepted loan is a claim to sell", "invalid", "artifact")
     world.artifacts.transfer(artifact_id, frm, to, now)
     world.bus.publish(ArtifactTransferred(now, art.id, frm, to))
     if art.kind == "rate":

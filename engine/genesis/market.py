@@ -131,13 +131,13 @@ class MarketArtifact(GenesisArtifact):
         ledger = world.ledger
         listing = self._listing(args["listing"])
         if listing.seller == caller:
-            raise Refusal(f"{listing.id} is your own listing; cancel it instead", "invalid")
+            raise Refusal(f"{listing.id} is your own listing; cancel it instead", "invalid", "listing")
         if listing.buyer is not None and listing.buyer != caller:
-            raise Refusal(f"{listing.id} is reserved for {listing.buyer}", "forbidden")
+            raise Refusal(f"{listing.id} is reserved for {listing.buyer}", "forbidden", "listing")
         have = ledger.scrip[caller]
         if have < listing.price:
             raise Refusal(f"insufficient scrip: have {have}, need {listing.price}", "insufficient")
-        art = world.artifacts.get(listing.artifact_id)
+        art = world.artifacts.get(listing.artifact_id, "listing")
         room = ledger.disk_quota[caller] - ledger.disk_used[caller]
         if art.charged and art.size > room:
             raise Refusal(f"no disk room for {art.id}: {art.size} bytes, {room} free", "quota")
@@ -156,7 +156,7 @@ class MarketArtifact(GenesisArtifact):
     def cancel(self, caller: str, args: dict[str, Any], now: float) -> None:
         listing = self._listing(args["listing"])
         if listing.seller != caller and caller != OPERATOR:
-            raise Refusal(f"{listing.id} is {listing.seller}'s listing, not {caller}'s", "not_owner")
+            raise Refusal(f"{listing.id} is {listing.seller}'s listing, not {caller}'s", "not_owner", "listing")
         self._return(listing, now)
 
     def withdraw(self, artifact_id: str, now: float) -> None:

@@ -129,7 +129,7 @@ class RightsArtifact(GenesisArtifact):
     def _own_slice(self, caller: str, artifact_id: object):
         art = self.world.artifacts.get(artifact_id)
         if art.kind != "rate":
-            raise Refusal(f"{art.id} is a {art.kind} artifact, not a rate slice", "invalid")
+            raise Refusal(f"{art.id} is a {art.kind} artifact, not a rate slice", "invalid", "artifact")
         if art.owner != caller:
-            raise Refusal(f"{art.id} is owned by {art.owner}, not {caller}", "not_owner")
+            raise Refusal(f"{art.id} is owned by {art.owner}, not {caller}", "not_owner", "artifact")
         return art

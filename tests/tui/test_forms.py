@@ -189,11 +189,28 @@ class TestRefusalPlacement:
         async with refused_form(world, Result(False, None, said, "not_owner", "artifact")) as (pilot, _):
             assert field_error(pilot, "contract") == said
 
-    async def test_no_argument_named_the_whole_form_unless_a_typed_id_is_named(self, world):
+    async def test_no_argument_named_the_whole_form(self, world):
         said = "amount and scrip: nothing to do"  # two fields' names, and no argument
         async with refused_form(world, Result(False, None, said, "invalid")) as (pilot, _):
             assert field_error(pilot) == said
             assert all(field_error(pilot, f.name) == "" for f in FIELDS)
-        said = "b002 is already stopped"  # the id typed in `to`: the object refused
+        said = "b002 is already stopped"  # an id typed in `to`, but no argument named: no guess
         async with refused_form(world, Result(False, None, said, "invalid"), to="b002") as (pilot, _):
-            assert field_error(pilot, "to") == said and field_error(pilot) == ""
+            assert field_error(pilot) == said and field_error(pilot, "to") == ""
+
+    def test_the_engine_names_the_argument_of_the_refusals_forms_meet(self, world):
+        """The refusals a form can meet carry their argument, so no form has to guess."""
+        agent = sorted(world.agents)[0]
+        assert world.invoke("world", "stop_agent", agent=agent).ok
+        for target, method, args, arg in [
+            ("world", "stop_agent", {"agent": agent}, "agent"),  # already stopped
+            ("world", "resume_agent", {"agent": agent}, "agent"),  # not paused
+            ("world", "pause_agent", {"agent": "nobody"}, "agent"),
+            ("ledger", "transfer_artifact", {"artifact": "nothing-1", "to": agent}, "artifact"),
+            ("ledger", "transfer_artifact", {"artifact": "nothing-1", "to": "nobody"}, "to"),
+            ("market", "buy", {"listing": "listing-404"}, "listing"),
+            ("rights", "dissolve", {"artifact": "nothing-1"}, "artifact"),
+            ("contracts", "accept", {"contract": "loan-404"}, "contract"),
+        ]:
+            r = world.invoke(target, method, args)
+            assert not r.ok and r.arg == arg, (target, method, r)

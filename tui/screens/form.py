@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -329,15 +328,7 @@ class FormScreen(ModalScreen[Result | None]):
 
     def field_for(self, result: Result) -> str | None:
         """Which field a refusal is about: the one that became the argument the engine names
-        (`Result.arg`); else the id field whose id the refusal names (an agent that is already
-        stopped, a listing that is your own: the id is the object refused, whatever the
-        argument is called); else none (shown under the whole form)."""
-        named = next((f.name for f in self.fields if result.arg is not None and f.arg == result.arg), None)
-        if named is not None:
-            return named
-        reason = result.error or ""
-        for f in self.fields:
-            text = self.text_of(f.name).strip()
-            if f.kind == "id" and text and re.search(rf"(?<![\w-]){re.escape(text)}(?![\w-])", reason):
-                return f.name
-        return None
+        (`Result.arg`); else none (the reason is shown under the whole form)."""
+        if result.arg is None:
+            return None
+        return next((f.name for f in self.fields if f.arg == result.arg), None)
