@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tui"))  # the demo world
 
+from demo import demo_config, demo_world
 from tui.app import EcologyApp
-from tui.demo import demo_config, demo_world
 from tui.widgets.metrics import BUDGET, GAP, Chart, MetricsPanel
 
 

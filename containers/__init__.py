@@ -7,7 +7,7 @@ from containers.bwrap_backend import BwrapSandbox
 from containers.calibrate import compute_for_cpu_seconds, cpus_for_rate
 from containers.choose import SandboxChoice, choose_sandbox
 from containers.docker_backend import DockerSandbox, cleanup_orphans
-from containers.placement import MultiHostSandbox
+from containers.multihost import MultiHostSandbox
 from containers.stats import StatsMonitor
 from containers.subprocess_backend import SubprocessSandbox
 

@@ -20,6 +20,7 @@ import anyio
 
 from containers.channel import Channel, ProtocolError, Reply, RunnerGone, check_request, to_result
 from containers.meter import Meter, QuotaMeter
+from containers.stats import StatsMonitor, StatTarget
 from engine.sandbox import (
     FailureKind,
     Reporter,
@@ -65,25 +66,9 @@ class Slot(Generic[H]):
     status: Status = "starting"
     restarts: int = 0
     oom_kills: int = 0
-    generation: int = 0
     # A call was cancelled mid-flight: its runner may still be busy with it, so it is
     # replaced before the next call rather than queueing behind an abandoned one.
     abandoned: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StatTarget:
-    """What the stats monitor needs to read one agent's sandbox, without touching the slot."""
-
-    agent_id: str
-    backend: str
-    kind: Literal["container", "process"]
-    ident: str | int | None
-    status: str
-    limits: SandboxLimits
-    restarts: int
-    oom_kills: int
-    host: str = "local"
 
 
 def safe_name(text: str, limit: int = 40) -> str:
@@ -265,8 +250,6 @@ class BaseSandbox(ABC, Generic[H]):
     async def monitor(self, interval: float = 1.0) -> None:
         """Publish SandboxStats of every agent through the reporter every `interval` seconds,
         until cancelled: start it in the world's task group (no import of containers needed)."""
-        from containers.stats import StatsMonitor
-
         await StatsMonitor(self, self.reporter, interval).run()
 
     def agents(self) -> list[str]:
@@ -365,7 +348,6 @@ class BaseSandbox(ABC, Generic[H]):
         if slot.status == "stopped":
             return False
         try:
-            slot.generation += 1
             handle = await self._spawn(slot)
         except SandboxError as exc:
             slot.status = "gone"

@@ -107,13 +107,17 @@ class Calibration:
 
     def report(self) -> str:
         lines = [
-            f"sandbox: {self.backend}; {self.sandboxes} sandboxes x {self.cpus_each:g} CPU "
-            f"spinning for {self.seconds:g} s",
+            (
+                f"sandbox: {self.backend}; {self.sandboxes} sandboxes x {self.cpus_each:g} CPU "
+                f"spinning for {self.seconds:g} s"
+            ),
             f"measured: {self.cpu_seconds:.2f} CPU-seconds in {self.wall_seconds:.2f} s "
             f"= {self.sustained_cpus:.2f} CPUs sustained"
             + (f" ({self.failures} call(s) failed)" if self.failures else ""),
-            f"exchange rate: 1 CPU-second = {self.compute_per_cpu:g} compute units; "
-            f"headroom {self.headroom:.0%}",
+            (
+                f"exchange rate: 1 CPU-second = {self.compute_per_cpu:g} compute units; "
+                f"headroom {self.headroom:.0%}"
+            ),
         ]
         if self.memory_limit_bytes is not None:
             lines.append(

@@ -3,6 +3,7 @@ before use (size, strict JSON, finite numbers, the id of the call in flight, kno
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import struct
@@ -172,15 +173,11 @@ class Channel:
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
             for stream in (self._send, self._lines):
-                try:
+                with contextlib.suppress(Exception):  # closing a broken stream may fail again
                     await stream.aclose()
-                except Exception:  # noqa: BLE001 - closing a broken stream may fail again
-                    pass
             for closer in self._closers:
-                try:
+                with contextlib.suppress(Exception):
                     closer()
-                except Exception:  # noqa: BLE001
-                    pass
 
 
 def to_result(reply: Reply, measure: Measure, wall_seconds: float) -> RunResult:

@@ -211,7 +211,7 @@ async def _multi_host(
     local: Any,
 ) -> SandboxChoice:
     from containers.base import SandboxError
-    from containers.placement import MultiHostSandbox
+    from containers.multihost import MultiHostSandbox
 
     sandbox = MultiHostSandbox(world_id, reporter, hosts=hosts, image=image)
     try:

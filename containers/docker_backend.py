@@ -12,6 +12,7 @@ container's cgroup on the host (CPU time in ns, memory peak), never from the run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -206,17 +207,13 @@ class DockerSandbox(BaseSandbox[Handle]):
                 raise SandboxError("only unix or plain TCP Docker hosts are supported (not TLS)")
             # Our own descriptor: the SDK's response object may close its copy when collected.
             sock = raw.dup()
-            try:
+            with contextlib.suppress(Exception):
                 attached.close()
-            except Exception:  # noqa: BLE001
-                pass
             container.start()
             return container, sock
         except BaseException as exc:
-            try:
+            with contextlib.suppress(Exception):
                 container.remove(force=True)
-            except Exception:  # noqa: BLE001
-                pass
             if isinstance(exc, docker.errors.APIError):
                 raise SandboxError(f"cannot start a container: {exc}") from exc
             raise

@@ -9,25 +9,44 @@ Restarts and OOM kills come from the backend, which replaces runners and so sees
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.to_thread
 
-from containers.base import StatTarget
-from containers.meter import read_tree
-from engine.sandbox import Reporter, SandboxStats
+from containers.procfs import CLOCK_TICKS, read_tree
+from engine.sandbox import Reporter, SandboxLimits, SandboxStats
 
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNLIMITED = 1 << 60  # v1 reports "no limit" as a huge number
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class StatTarget:
+    """What the stats monitor needs to read one agent's sandbox, without touching the slot."""
+
+    agent_id: str
+    backend: str
+    kind: Literal["container", "process"]
+    ident: str | int | None
+    status: str
+    limits: SandboxLimits
+    restarts: int
+    oom_kills: int
+    host: str = "local"
+
+
+class Monitored(Protocol):
+    """A sandbox the monitor samples: it lists its agents' runners (a Docker sandbox may also
+    offer `api_stats(container_id)`, the daemon's figures, for a cgroup not visible here)."""
+
+    def stat_targets(self) -> list[StatTarget]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +203,7 @@ class StatsMonitor:
     `interval` seconds until cancelled) or call `await monitor.sample()` yourself.
     """
 
-    def __init__(self, sandbox: Any, reporter: Reporter | None, interval: float = 1.0) -> None:
+    def __init__(self, sandbox: Monitored, reporter: Reporter | None, interval: float = 1.0) -> None:
         self.sandbox = sandbox
         self.reporter = reporter
         self.interval = interval
@@ -198,8 +217,7 @@ class StatsMonitor:
             await self.sample()
             next_at += self.interval
             now = anyio.current_time()
-            if next_at < now:  # fell behind (a slow fallback read): no burst to catch up
-                next_at = now
+            next_at = max(next_at, now)  # fell behind (a slow fallback read): no burst to catch up
             await anyio.sleep(next_at - now)
 
     async def sample(self) -> list[SandboxStats]:

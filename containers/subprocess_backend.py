@@ -45,7 +45,8 @@ from anyio.abc import Process
 
 from containers.base import BaseSandbox, Handle, SandboxError, Slot, safe_name
 from containers.channel import Channel, RunnerGone, runner_source
-from containers.meter import Meter, ProcessTreeMeter, kill_tree, process_tree
+from containers.meter import Meter, ProcessTreeMeter
+from containers.procfs import kill_tree, process_tree, processes_of_uid
 from engine.sandbox import FailureKind, Reporter, SandboxLimits
 
 log = logging.getLogger(__name__)
@@ -98,18 +99,6 @@ def pick_python(for_other_users: bool) -> str:
     return ""
 
 
-def _processes_of_uid(uid: int) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid may write
 
 
@@ -148,7 +137,7 @@ def kill_runner(pid: int | None, uid: int | None) -> None:
     uid) anything else of its uid."""
     targets = process_tree(pid) if pid is not None else []
     if uid is not None:
-        targets += [p for p in _processes_of_uid(uid) if p not in targets]
+        targets += [p for p in processes_of_uid(uid) if p not in targets]
     for target in targets:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(target, signal.SIGKILL)
@@ -281,7 +270,7 @@ class SubprocessSandbox(BaseSandbox[Handle]):
         ids: dict[str, Any] = {}
         if user is not None:
             ids = {"user": user, "group": user, "extra_groups": []}
-        with open(stderr_path, "wb") as stderr:
+        with open(stderr_path, "wb") as stderr:  # noqa: ASYNC230 - a new local file: no wait
             try:
                 process = await anyio.open_process(
                     self._command(limits, workdir, config),
@@ -356,10 +345,8 @@ class SubprocessSandbox(BaseSandbox[Handle]):
             await anyio.to_thread.run_sync(kill_runner, alive, runner.uid)
             with anyio.move_on_after(5):
                 await process.wait()
-            try:
+            with contextlib.suppress(Exception):
                 await process.aclose()
-            except Exception:  # noqa: BLE001
-                pass
 
             def clean() -> None:
                 if runner.workdir is not None:

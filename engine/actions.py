@@ -117,6 +117,41 @@ class Sleep(Action):
 NOOP = Noop()
 
 
+class Described(Action):
+    """An action known only by its description: an agent's last action, as a checkpoint
+    brought it back (what it was matters only to the eye once it is done)."""
+
+    __slots__ = ("text",)
+    name = "action"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def describe(self) -> str:
+        return self.text
+
+
+class ScripAtLeast:
+    """A sleep's condition "my scrip is at least `amount`", as data, so a checkpoint of a
+    sleeping agent keeps it (a lambda could not be written down). Conditions a checkpoint
+    can keep have `dump()`; `CONDITIONS` builds them back by name."""
+
+    __slots__ = ("amount",)
+    name = "scrip_at_least"
+
+    def __init__(self, amount: int) -> None:
+        self.amount = amount
+
+    def __call__(self, view: Any) -> bool:
+        return view.scrip >= self.amount
+
+    def dump(self) -> list[Any]:
+        return [self.name, self.amount]
+
+
+CONDITIONS: dict[str, Callable[..., Callable[[Any], bool]]] = {ScripAtLeast.name: ScripAtLeast}
+
+
 class Result:
     """What an action gave: a value, or a refusal with its reason (and, when the refusal is
     about one argument, that argument's name in `arg`)."""

@@ -16,29 +16,22 @@ through the ready queue when it ends.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from .actions import Action, Invoke, Result, Sleep
+from . import random_stream
+from .actions import CONDITIONS, Action, Described, Invoke, Result, Sleep
 from .brains import build_brain
 from .events import AgentStatusChanged, BrainFailed
+from .ids import ACTING, CRASHED, FROZEN, NEWSWORTHY, PAUSED, SLEEPING, STATUSES, STOPPED, THINKING
+from .llm_access import LLMAccess
+from .plain import decode, encode
 
 if TYPE_CHECKING:
     from .artifacts import Artifact
-    from .llm_access import LLMAccess
+    from .brains import Brain
     from .world import World
-
-THINKING = "thinking"
-ACTING = "acting"
-SLEEPING = "sleeping"
-FROZEN = "frozen"
-PAUSED = "paused"
-CRASHED = "crashed"
-STOPPED = "stopped"
-STATUSES = (THINKING, ACTING, SLEEPING, FROZEN, PAUSED, CRASHED, STOPPED)
-NEWSWORTHY = frozenset({FROZEN, PAUSED, CRASHED, STOPPED})
 
 # A balance this close to zero counts as paid off: waiting exactly -balance/rate seconds
 # can leave a rounding residue of a few ulps.
@@ -134,8 +127,6 @@ class AgentView:
     @property
     def llm(self) -> LLMAccess:
         """An LLM brain's narrow access to the world: its budget, vocabulary and records."""
-        from .llm_access import LLMAccess
-
         return LLMAccess(self._world, self.id)
 
     @property
@@ -151,10 +142,6 @@ class AgentView:
 
     def frozen_agents(self) -> list[str]:
         return self._world.frozen_ids()
-
-    def compute_of(self, principal: str) -> float:
-        b = self._world.ledger.buckets.get(principal)
-        return 0.0 if b is None else b.peek(self.now)
 
     def owned(self, kind: str | None = None) -> list[str]:
         return [a.id for a in self._world.artifacts.owned_by(self.id) if kind is None or a.kind == kind]
@@ -248,13 +235,14 @@ class _Ticket:
 
 class Agent:
     __slots__ = (
-        "world", "id", "parent", "config_artifact", "config", "_config_version", "rng", "brain",
+        "world", "id", "parent", "config_artifact", "config", "_config_version", "rng", "rng_seed", "brain",
         "think_delay", "_slow_thinker", "status", "detail", "actions", "refused", "failures",
         "total_failures", "last_action", "last_error", "frozen_since", "times_frozen", "paused",
         "crashed", "stopped", "held", "view", "_sched", "_bucket", "_token", "_waiting", "_timed",
         "_watch", "_predicate", "_stage", "_pending", "_pending_action", "wake_reason",
         "_on_holdings", "_on_compute", "recent_actions", "freezes", "__weakref__",
     )
+    brain: Brain[Any]  # built from the config by _apply_config, rebuilt when it changes
 
     def __init__(self, world: World, agent_id: str, config_artifact: Artifact, parent: str) -> None:
         self.world = world
@@ -263,8 +251,8 @@ class Agent:
         self.config_artifact = config_artifact
         self.config: dict[str, Any] = {}
         self._config_version = -1
+        self.rng_seed = world.stream_seed(agent_id)
         self.rng = world.rng_for(agent_id)
-        self.brain = None
         self.think_delay = 0.0
         self.status = SLEEPING
         self.detail = ""
@@ -276,7 +264,7 @@ class Agent:
         self.last_error = ""
         self.frozen_since: float | None = None
         self.times_frozen = 0
-        keep = getattr(world, "keep_history", False)
+        keep = world.keep_history
         self.recent_actions: deque[tuple[float, Action, Result, float]] | None = (
             deque(maxlen=RECENT_ACTIONS) if keep else None)
         self.freezes: deque[Freeze] | None = deque(maxlen=RECENT_FREEZES) if keep else None
@@ -296,7 +284,7 @@ class Agent:
         self._waiting = False  # parked, registered for a wake
         self._timed = False  # with a live entry in the scheduler's heap
         self._watch: dict[str, Any] | None = None  # the ledger's watcher table it is in
-        self._predicate = None
+        self._predicate: Callable[[Any], bool] | None = None  # a sleep's condition on the view
         self._stage = FRESH
         self._pending: Any = None  # what async work brought back: an action, a result, an error
         self._pending_action: Action | None = None
@@ -312,7 +300,8 @@ class Agent:
         old = self.config
         self.config = cfg
         self._config_version = self.config_artifact.version
-        if self.brain is None or old.get("brain") != cfg.get("brain") or old.get("params") != cfg.get("params"):
+        # (the first time, `old` is empty: a config always names its brain)
+        if old.get("brain") != cfg.get("brain") or old.get("params") != cfg.get("params"):
             self.brain = build_brain(cfg["brain"], cfg.get("params", {}), self.rng)
         self.think_delay = float(cfg.get("think_delay", 0.0))
         self._slow_thinker = self.think_delay > 0 or self.brain.is_async
@@ -519,8 +508,9 @@ class Agent:
             return False
         if stage == THOUGHT:  # an async brain answered
             return self._act(pending, now)
-        action, self._pending_action = self._pending_action, None  # ACTED: a sandbox answered
-        return self._record(action, pending, now)
+        kept, self._pending_action = self._pending_action, None  # ACTED: a sandbox answered
+        assert kept is not None  # (_act_async kept it)
+        return self._record(kept, pending, now)
 
     def _act(self, action: Action, now: float) -> bool:
         try:
@@ -563,7 +553,7 @@ class Agent:
     def _think_async(self, now: float) -> None:
         self.view.now = now
         try:
-            thought = self.brain.decide(self.view)
+            thought: Any = self.brain.decide(self.view)  # an async brain's: an awaitable action
         except Exception as exc:
             self._failed(exc, now)
             return
@@ -672,6 +662,96 @@ class Agent:
         self.last_error = ""
         self.refresh_held()
 
+    # -- a checkpoint's view of the agent (engine/checkpoint.py composes it) ----------------------
+    def ticket(self) -> _Ticket:
+        """A registration with the event bus for the agent's current wait."""
+        return _Ticket(self, self._token)
+
+    def dump(self, cursor: random_stream.StreamCursor) -> dict[str, Any]:
+        """Everything the loop needs to go on as it would have: counters, flags, where its
+        turn picks up, what it waits for (its calendar entry and bus tickets are the
+        scheduler's and the bus's to dump), its last result, brain memory and random stream."""
+        watch = None
+        if self._watch is not None:
+            watch = "compute" if self._watch is self.world.ledger.compute_watchers else "holdings"
+        until = None
+        if self._predicate is not None:
+            until = self._predicate.dump() if hasattr(self._predicate, "dump") else ["unknown"]
+        stage = self._stage
+        requeue = stage in (THOUGHT, ACTED)  # async work in flight (real time): the turn starts afresh
+        result = self.view.last_result
+        return {
+            "parent": self.parent, "status": self.status, "detail": self.detail,
+            "actions": self.actions, "refused": self.refused, "failures": self.failures,
+            "total_failures": self.total_failures, "times_frozen": self.times_frozen,
+            "frozen_since": self.frozen_since, "last_error": self.last_error,
+            "last_action": None if self.last_action is None else self.last_action.describe(),
+            "paused": self.paused, "crashed": self.crashed, "stopped": self.stopped, "held": self.held,
+            "waiting": self._waiting and not requeue, "watch": watch, "until": until,
+            "stage": FRESH if requeue else stage, "requeue": requeue, "wake_reason": self.wake_reason,
+            "config_version": self._config_version,
+            "config": None if self.config is self.config_artifact.content else encode(self.config),
+            "result": None if result is None else [result.ok, encode(result.value), result.error, result.code,
+                                                   result.arg],
+            "stream": random_stream.dump(self.rng, self.rng_seed, cursor),
+            "brain": self.brain.dump(),
+        }
+
+    def load(self, state: dict[str, Any], memo: dict | None = None) -> bool:
+        """Take back a dumped agent (built from its config artifact, not yet run). Checks
+        every field before setting any. True when its turn must be queued (`requeue`)."""
+        _check_agent_state(state)
+        world = self.world
+        config = self.config_artifact.content if state["config"] is None else decode(state["config"])
+        if not isinstance(config, dict) or not isinstance(config.get("brain"), str):
+            raise ValueError(f"agent {self.id}: its running config is not a config")
+        until = state["until"]
+        predicate = None
+        if until is not None:
+            factory = CONDITIONS.get(until[0]) if until and type(until[0]) is str else None
+            if factory is not None:
+                if not all(type(a) in (int, float, str) for a in until[1:]):
+                    raise ValueError(f"agent {self.id}: a condition's arguments must be plain values")
+                predicate = factory(*until[1:])
+            else:  # a condition no checkpoint could keep: it holds at the next change
+                predicate = _always
+        if config is not self.config:  # the config it ran under, before a change it has not seen
+            self.config = config
+            self.brain = build_brain(config["brain"], config.get("params", {}), self.rng)
+            self.think_delay = float(config.get("think_delay", 0.0))
+            self._slow_thinker = self.think_delay > 0 or self.brain.is_async
+        self.brain.load(state["brain"])
+        # The one generator the agent, its view and its brain share; as built, it is fresh
+        # from the agent's seed string.
+        random_stream.restore_into(self.rng, state["stream"], memo, seeded=self.rng_seed)
+        if type(state["stream"].get("seed")) is str:  # a fork's new seed, say: dumped from it again
+            self.rng_seed = state["stream"]["seed"]
+        for name in ("parent", "status", "detail", "actions", "refused", "failures", "total_failures",
+                     "times_frozen", "frozen_since", "last_error", "paused", "crashed", "stopped", "held",
+                     "wake_reason"):
+            setattr(self, name, state[name])
+        self.last_action = None if state["last_action"] is None else Described(state["last_action"])
+        self._config_version = state["config_version"]
+        self._stage = state["stage"]
+        self._waiting = state["waiting"]
+        self._predicate = predicate
+        ledger = world.ledger
+        if state["watch"] == "compute":
+            ledger.compute_watchers[self.id] = self._on_compute
+            self._watch = ledger.compute_watchers
+        elif state["watch"] == "holdings":
+            ledger.watchers[self.id] = self._on_holdings
+            self._watch = ledger.watchers
+        r = state["result"]
+        self.view.last_result = None if r is None else Result(r[0], decode(r[1]), r[2], r[3], r[4])
+        return state["requeue"]
+
+    def due(self, t: float | None) -> Agent:
+        """The scheduler's `load` puts this agent in its calendar at `t` (None: ready)."""
+        if t is not None:
+            self._timed = True
+        return self
+
     def snapshot(self, now: float) -> dict[str, Any]:
         ledger = self.world.ledger
         b = ledger.buckets[self.id]
@@ -691,6 +771,37 @@ class Agent:
             "last_action": "" if self.last_action is None else self.last_action.describe(),
             "config_owner": self.config_artifact.owner,
         }
+
+
+def _always(_view: Any) -> bool:
+    return True
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "parent": (str,), "status": (str,), "detail": (str,), "actions": (int,), "refused": (int,),
+    "failures": (int,), "total_failures": (int,), "times_frozen": (int,), "frozen_since": (float, int, type(None)),
+    "last_error": (str,), "last_action": (str, type(None)), "paused": (bool,), "crashed": (bool,),
+    "stopped": (bool,), "held": (bool,), "waiting": (bool,), "watch": (str, type(None)), "until": (list, type(None)),
+    "stage": (int,), "requeue": (bool,), "wake_reason": (str,), "config_version": (int,),
+    "config": (dict, type(None)), "result": (list, type(None)), "stream": (dict,), "brain": (dict,),
+}
+
+
+def _check_agent_state(state: Any) -> None:
+    if not isinstance(state, dict):
+        raise ValueError("an agent's state must be a table")
+    for name, types in _TYPES.items():
+        if name not in state:
+            raise ValueError(f"an agent's state lacks {name}")
+        if type(state[name]) not in types:
+            raise ValueError(f"an agent's {name} must be a {' or '.join(t.__name__ for t in types)}")
+    if state["status"] not in STATUSES or not FRESH <= state["stage"] <= SAVED:
+        raise ValueError(f"an agent's status or stage is unknown: {state['status']!r}, {state['stage']!r}")
+    if state["watch"] not in (None, "compute", "holdings"):
+        raise ValueError(f"an agent's watch is unknown: {state['watch']!r}")
+    r = state["result"]
+    if r is not None and (len(r) != 5 or type(r[0]) is not bool):
+        raise ValueError("an agent's last result must be [ok, value, error, code, arg]")
 
 
 __all__ = ["Agent", "AgentView", "STATUSES", "Invoke"]

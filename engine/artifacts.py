@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Refusal
+from .plain import decode, encode
 
 # Kinds an agent may write directly. Rights, contracts and genesis artifacts are made by
 # the services that own their rules.
@@ -63,11 +64,47 @@ class ArtifactStore:
     def __len__(self) -> int:
         return len(self.by_id)
 
-    def get(self, artifact_id: object) -> Artifact:
+    def get(self, artifact_id: object, arg: str | None = "artifact") -> Artifact:
+        """The artifact named by argument `arg` (as genesis methods call it), or a refusal."""
         art = self.by_id.get(artifact_id) if isinstance(artifact_id, str) else None
         if art is None:
-            raise Refusal(f"unknown artifact {artifact_id!r}", "unknown")
+            raise Refusal(f"unknown artifact {artifact_id!r}", "unknown", arg)
         return art
+
+    # -- a checkpoint's view of the store ---------------------------------------------------------
+    @property
+    def counter(self) -> int:
+        return self._counter
+
+    @staticmethod
+    def row(a: Artifact) -> list[Any]:
+        """One artifact as plain values (content and meta tagged, see engine/plain.py)."""
+        return [a.id, a.kind, a.owner, encode(a.content), a.created, a.updated, a.size, a.version, encode(a.meta),
+                a.charged]
+
+    def dump(self) -> dict[str, Any]:
+        """Every artifact in the store's order."""
+        return {"counter": self._counter, "artifacts": [self.row(a) for a in self.by_id.values()]}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back a dumped store, checked first; artifacts are new objects (services and
+        agents link to them by id after this)."""
+        rows, counter = state["artifacts"], state["counter"]
+        if type(counter) is not int or not isinstance(rows, list):
+            raise ValueError("the artifact store's dump has no counter or no artifacts")
+        by_id: dict[str, Artifact] = {}
+        for r in rows:
+            if not (isinstance(r, list) and len(r) == 10 and all(type(r[i]) is str for i in (0, 1, 2))
+                    and all(type(r[i]) in (float, int) for i in (4, 5)) and type(r[6]) is int
+                    and type(r[7]) is int and type(r[9]) is bool):
+                raise ValueError("a dumped artifact does not have the fields an artifact has")
+            meta = decode(r[8])
+            if not isinstance(meta, dict):
+                raise ValueError(f"artifact {r[0]}: its meta must be a table")
+            by_id[r[0]] = Artifact(r[0], r[1], r[2], decode(r[3]), r[4], r[5], r[6], r[7], meta, r[9])
+        self.by_id.clear()
+        self.by_id.update(by_id)
+        self._counter = counter
 
     def owned_by(self, owner: str) -> list[Artifact]:
         return [a for a in self.by_id.values() if a.owner == owner]
@@ -109,16 +146,16 @@ class ArtifactStore:
         self.by_id[artifact_id] = art
         return art
 
-    def check_owner(self, art: Artifact, principal: str, verb: str) -> None:
+    def check_owner(self, art: Artifact, principal: str, verb: str, arg: str | None = "artifact") -> None:
         if art.owner != principal:
             raise Refusal(
                 f"cannot {verb} {art.id}: it is owned by {art.owner}, not {principal}",
-                "not_owner",
+                "not_owner", arg,
             )
 
     def overwrite(self, principal: str, artifact_id: str, content: Any, now: float) -> Artifact:
-        art = self.get(artifact_id)
-        self.check_owner(art, principal, "write")
+        art = self.get(artifact_id, "artifact_id")  # a write action's argument
+        self.check_owner(art, principal, "write", "artifact_id")
         if art.kind not in WRITABLE_KINDS:
             raise Refusal(f"{art.id} is a {art.kind} artifact; its service changes it", "invalid")
         size = content_size(content)
@@ -134,8 +171,8 @@ class ArtifactStore:
         return art
 
     def delete(self, principal: str, artifact_id: str) -> Artifact:
-        art = self.get(artifact_id)
-        self.check_owner(art, principal, "delete")
+        art = self.get(artifact_id, "artifact_id")  # a delete action's argument
+        self.check_owner(art, principal, "delete", "artifact_id")
         if art.kind not in WRITABLE_KINDS:
             raise Refusal(f"{art.id} is a {art.kind} artifact and cannot be deleted", "invalid")
         self._ledger.undo.item(self.by_id, artifact_id)

@@ -30,7 +30,8 @@ MAX_RATE_PER_DAY = 10**6  # the most a world file may allow as simple interest p
 MAX_MINT_RATIO = 10**6
 
 # Names for the bounds people read in refusals and help.
-_NAMED = {MAX_SCRIP: "2^53-1", 10**6: "10^6", 10**9: "10^9", 10**12: "10^12", 10**15: "10^15"}
+# (looked up by value: 1e6, 10**6 and Fraction(10**6) are one key)
+_NAMED: dict[int | float | Fraction, str] = {MAX_SCRIP: "2^53-1", 10**6: "10^6", 10**9: "10^9", 10**12: "10^12", 10**15: "10^15"}
 
 
 def shown(value: Any, limit: int = 60) -> str:

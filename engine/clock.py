@@ -63,6 +63,13 @@ class Clock:
         self._paused = False
         self._changed()
 
+    # Virtual time only (the scheduler calls these only when `kind` is "virtual").
+    def jump_to(self, t: float) -> None:
+        raise TypeError(f"a {self.kind} clock cannot be moved by hand")
+
+    def advance(self, seconds: float) -> None:
+        raise TypeError(f"a {self.kind} clock cannot be moved by hand")
+
 
 class RealClock(Clock):
     """Machine time scaled by `speed`; pausing stops world time."""

@@ -21,9 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic_core import ErrorDetails
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import bounds as b
+from . import brain_params
 from .errors import Refusal
 
 
@@ -210,14 +212,10 @@ class AgentGroup(Strict):
 
     @model_validator(mode="after")
     def _brain(self) -> AgentGroup:
-        from .brains import brain_class
-
         try:
-            cls = brain_class(self.brain)
+            brain_params.validate(self.brain, self.params)
         except Refusal as r:
             raise ValueError(str(r)) from None
-        try:
-            cls.validate_params(self.params)
         except ValidationError as e:
             raise ValueError(_describe(e, prefix="params")) from None
         return self
@@ -284,7 +282,7 @@ class WorldConfig(Strict):
         return parse_world(data, source="--agents")
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: ErrorDetails) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown field"
     if err["type"] == "finite_number":  # pydantic's "should be a finite number"

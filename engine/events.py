@@ -35,7 +35,7 @@ class Event:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"kind": self.kind}
+        d: dict[str, Any] = {"kind": self.kind}
         for f in fields(self):
             d[f.name] = getattr(self, f.name, None)  # seq is unset until published
         return d
@@ -373,18 +373,20 @@ class EventBus:
         self._wakers: dict[str, dict[str | None, list[Any]]] = {}
         self._hooks: list[Callable[[Event], None]] = []
         self._fanout: dict[str, tuple[tuple, tuple]] = {}
-        self._held: list[Any] | None = None  # events of a genesis call, until it stands
+        # Events of a genesis call, until it stands (hold/release/drop). Public because the
+        # narrow waist inlines hold and release on its hot path (engine/waist.py).
+        self.holding: list[Any] | None = None
 
     def hold(self) -> list[Any]:
         """Keep events back (while a genesis call runs) until `release` or `drop`."""
         held: list[Any] = []
-        self._held = held
+        self.holding = held
         return held
 
     def release(self, held: list[Any]) -> None:
         """Publish the events kept back: the call they describe stands. (An `emit` is kept
         as its (class, t, fields), to be emitted, and so built, only now.)"""
-        self._held = None
+        self.holding = None
         for ev in held:
             if ev.__class__ is tuple:
                 self.emit(ev[0], ev[1], ev[2])
@@ -393,7 +395,7 @@ class EventBus:
 
     def drop(self) -> None:
         """Forget the events kept back: the call they describe was undone."""
-        self._held = None
+        self.holding = None
 
     @property
     def recent(self) -> deque[Event]:
@@ -409,7 +411,7 @@ class EventBus:
     def emit(self, cls: type[Event], t: float, fields: tuple[Any, ...]) -> None:
         """Publish `cls(t, *fields)`, built only when someone will read it (module doc).
         (A tuple, not *fields: a call without star-arguments is a cheaper call.)"""
-        held = self._held
+        held = self.holding
         if held is not None:
             held.append((cls, t, fields))
             return
@@ -423,7 +425,7 @@ class EventBus:
         self.counts[kind] += 1
 
     def publish(self, ev: Event) -> None:
-        held = self._held
+        held = self.holding
         if held is not None:
             held.append(ev)
             return
@@ -452,9 +454,9 @@ class EventBus:
                 self._fanout[kind] = (tuple(self._hooks), subs)
 
     def _wake(self, wakers: dict[str | None, list[Any]], ev: Event) -> None:
-        woken = wakers.pop(None, None) or []
+        woken = wakers.pop(None, [])
         if ev.target is not None:
-            woken += wakers.pop(getattr(ev, ev.target), None) or []
+            woken += wakers.pop(getattr(ev, ev.target), [])
         reason = "event:" + ev.kind
         for waiter in woken:
             waiter.wake(reason)
@@ -501,6 +503,39 @@ class EventBus:
             if len(waiting) >= 8:
                 waiting[:] = [w for w in waiting if not w.woken]
             waiting.append(waiter)
+
+    # -- a checkpoint's view of the bus -------------------------------------------------------------
+    def dump(self, name_of: Callable[[Any], str | None]) -> dict[str, Any]:
+        """Its count of events, per kind too, and who sleeps until which event: per kind and
+        principal (None: any), the waiters still waiting in registration order, as names
+        (`name_of`; None leaves one out). The recent ring is the UI's, not kept."""
+        wakers = []
+        for kind, by_principal in self._wakers.items():
+            for principal, waiting in by_principal.items():
+                names = [n for w in waiting if not w.woken and (n := name_of(w)) is not None]
+                if names:
+                    wakers.append([kind, principal, names])
+        # Sorted: which kind or principal registered first is not state (only the order
+        # within one list is: it is the order of wakes).
+        wakers.sort(key=lambda w: (w[0], w[1] or ""))
+        return {"seq": self.seq, "counts": dict(self.counts), "wakers": wakers}
+
+    def load(self, state: dict[str, Any], resolve: Callable[[str], Any]) -> None:
+        """Take back the counts and the sleepers (`resolve(name)` gives a fresh waiter)."""
+        counts, wakers = state["counts"], state["wakers"]
+        if type(state["seq"]) is not int or not isinstance(counts, dict) or not all(
+                type(v) is int for v in counts.values()):
+            raise ValueError("the event bus's counts must be whole numbers")
+        if not isinstance(wakers, list) or not all(
+                isinstance(w, list) and len(w) == 3 and w[0] in EVENT_KINDS and (w[1] is None or type(w[1]) is str)
+                and isinstance(w[2], list) for w in wakers):
+            raise ValueError("the event bus's sleepers must be [kind, principal, names] rows")
+        self.seq = state["seq"]
+        self.counts.clear()
+        self.counts.update(counts)
+        for kind, principal, names in wakers:
+            for name in names:
+                self.wake_on((kind,), principal, resolve(name))
 
     @property
     def dropped(self) -> int:

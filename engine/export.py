@@ -3,7 +3,11 @@ JSON lines or CSV. Windows come from the journalled `window_closed` events, so e
 of the run is there, however few the world keeps in memory.
 
 The journal is only read (opened read-only, without the writer's lock), so a world being
-recorded can be exported while it runs; the output paths are checked before it is read."""
+recorded can be exported while it runs; the output paths are checked before it is read.
+
+`export_state_at` writes the world as of one moment (`--at`): the report the world would
+give then (agents, totals, books, rights, invariants) and its full checkpoint state, from
+the journal's checkpoints (engine/fork.py's `world_at`)."""
 
 from __future__ import annotations
 
@@ -51,3 +55,19 @@ def export_journal(path: str | Path, fmt: str = "jsonl", out: str | None = None)
             writer.writerows(windows)
     written += [events_path, windows_path]
     return written
+
+
+def export_state_at(path: str | Path, at: float, out: str | None = None) -> Path:
+    """Write PREFIX.at-SECONDS.json: the world as of world time `at`; return its path."""
+    from .checkpoint import capture
+    from .fork import world_at
+    from .report import build_report
+
+    prefix = Path(out) if out else Path(path).with_suffix("")
+    target = check_output(prefix.with_name(f"{prefix.name}.at-{at:g}.json"), "export")
+    world, info, exact = world_at(path, at)
+    doc = {"t": world.clock.now() if exact else info.t, "asked": at, "exact": exact,
+           "checkpoint": {"n": info.n, "t": info.t, "reason": info.reason},
+           "report": build_report(world), "state": capture(world)}
+    target.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    return target

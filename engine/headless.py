@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import anyio
 from rich.console import Console
@@ -31,6 +31,9 @@ from rich.table import Table
 from .config import WorldConfig
 from .report import build_report, write_report
 from .world import World
+
+if TYPE_CHECKING:
+    from .journal import Journal
 
 OK, INVARIANT_BROKEN, BAD_INPUT, JOURNAL_FAILED = 0, 1, 2, 3
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -137,7 +140,7 @@ async def run_headless(
     cut_short: str | None = None
     run_scope = anyio.CancelScope()
 
-    async def watch_journal() -> None:
+    async def watch_journal(journal: Journal) -> None:
         # Real seconds, not the world's: a failing journal pauses the world's clock.
         nonlocal cut_short
         while True:
@@ -171,7 +174,7 @@ async def run_headless(
         async with anyio.create_task_group() as tg:
             tg.start_soon(show)
             if journal is not None:
-                tg.start_soon(watch_journal)
+                tg.start_soon(watch_journal, journal)
             try:
                 with run_scope:  # world.run commits a last time as it ends, however it ends
                     await world.run(duration)
@@ -216,7 +219,11 @@ def _loop_caller() -> Callable[[Callable[[], Any]], None]:
     import asyncio
 
     loop = asyncio.get_running_loop()
-    return lambda fn: loop.call_soon_threadsafe(fn)
+
+    def call(fn: Callable[[], Any]) -> None:
+        loop.call_soon_threadsafe(fn)
+
+    return call
 
 
 def main_headless(world: World | WorldConfig, duration: float | None, report: str | None, sandbox_factory=None,

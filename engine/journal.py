@@ -17,7 +17,6 @@ One process writes a journal at a time, and only a file that is a journal is eve
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -26,7 +25,7 @@ import sqlite3
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import anyio
 
@@ -46,16 +45,22 @@ from .journal_file import (
     WriterLock,
     check_writable,
     inspect,
-    readonly_uri,
     sidecar,
 )
-from .persist import BALANCE_COLUMNS, TABLES, StateCapture
+from .persist import TABLES, StateCapture
+from .checkpoint import Cursors, capture_encoded
+# Readers of a journal, here too for the many that import them from the journal's module.
+from .journal_read import iter_events, read_state
 
 __all__ = ["Journal", "JournalError", "JournalLocked", "JournalUnwritable", "read_state", "iter_events",
-           "resume_world"]
+           "DEFAULT_CHECKPOINT_EVERY"]
 
 if TYPE_CHECKING:
+    from .scheduler import Timer
     from .world import World
+
+DEFAULT_CHECKPOINT_EVERY = 10.0  # world seconds
+MAX_CHECKPOINT_EVERY = 10**6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,6 +69,10 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS event_batches (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS event_kinds (kind TEXT PRIMARY KEY, fields TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commits (n INTEGER PRIMARY KEY, wall REAL NOT NULL, t REAL NOT NULL, events INTEGER NOT NULL);
+-- the whole world at an instant (engine/checkpoint.py), zlib-compressed JSON: every
+-- `checkpoint_every` world seconds, at every operator action and where a run ends
+CREATE TABLE IF NOT EXISTS checkpoints (n INTEGER PRIMARY KEY, t REAL NOT NULL, seq INTEGER NOT NULL,
+    reason TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS balances (key TEXT PRIMARY KEY, scrip INTEGER, rate_micro INTEGER, sliced_micro INTEGER,
     capacity REAL, balance REAL, last_update REAL, disk_quota INTEGER, disk_used INTEGER);
 """ + "".join(f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, data TEXT NOT NULL);\n" for t in TABLES) + (
@@ -72,14 +81,6 @@ CREATE TABLE IF NOT EXISTS balances (key TEXT PRIMARY KEY, scrip INTEGER, rate_m
 
 # Observations, not changes of state: a sandbox's stats every second are not journalled.
 UNRECORDED = frozenset({"sandbox_stats"})
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Loads lists, tuples, dicts, strings and numbers, and refuses anything else, so a
-    journal file from elsewhere cannot make this process build objects or run code."""
-
-    def find_class(self, module: str, name: str):
-        raise pickle.UnpicklingError(f"a journal holds plain data only, not {module}.{name}")
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -105,8 +106,9 @@ _LAYOUT: dict[type, tuple[tuple[str, ...], Any]] = {}
 _KIND_FIELDS: dict[str, tuple[str, ...]] = {}
 
 
-def _layout(cls: type) -> tuple[tuple[str, ...], Any]:
+def _layout(cls: type[Event]) -> tuple[tuple[str, ...], Any]:
     names = tuple(f.name for f in fields(cls) if f.name not in ("t", "seq"))
+    getter: Callable[[Any], tuple[Any, ...]]
     if len(names) > 1:
         getter = attrgetter(*names)
     elif names:
@@ -157,11 +159,18 @@ def _remove_new(path: Path) -> None:
 
 class Journal:
     def __init__(self, world: World, path: str | Path, commit_interval: float = 0.1, fresh: bool = True,
-                 lock: WriterLock | None = None) -> None:
-        """The journal writer: a new file (`fresh`), or an existing journal continued. The
-        writer's lock is taken first (or handed over by `resume_world`), before any write."""
+                 lock: WriterLock | None = None, checkpoint_every: float = DEFAULT_CHECKPOINT_EVERY,
+                 meta: dict[str, str] | None = None) -> None:
+        """The journal writer: a new file (`fresh`, with `meta` added to its meta table), or
+        an existing journal continued. The writer's lock is taken first (or handed over by
+        `resume_world`), before any write. A checkpoint every `checkpoint_every` world
+        seconds (0: only at operator actions and where runs end)."""
         if not (isinstance(commit_interval, (int, float)) and 0 < commit_interval <= MAX_COMMIT_INTERVAL):
             raise JournalError(f"commit interval must be in (0, {MAX_COMMIT_INTERVAL:g}] seconds, got {commit_interval!r}")
+        if not (isinstance(checkpoint_every, (int, float)) and 0 <= checkpoint_every <= MAX_CHECKPOINT_EVERY):
+            raise JournalError(f"checkpoint interval must be in [0, {MAX_CHECKPOINT_EVERY:g}] world seconds, "
+                               f"got {checkpoint_every!r}")
+        self.checkpoint_every = float(checkpoint_every)
         self.world = world
         self.path = Path(path)
         self.commit_interval = commit_interval
@@ -173,20 +182,20 @@ class Journal:
                 check_writable(self.path)
                 lock = WriterLock.acquire(self.path)
         self._lock = lock
-        self.db: sqlite3.Connection | None = None
+        db: sqlite3.Connection | None = None
         try:
             # Created readable by its owner only (SQLite gives its -wal and -shm files the
             # same mode): it holds the whole world, agents' code included.
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-            self.db = connect(self.path)
-            self.db.executescript(SCHEMA)
+            db = self.db = connect(self.path)
+            db.executescript(SCHEMA)
             if fresh:
-                self._write_meta()
-            created = str(self.db.execute("SELECT value FROM meta WHERE key = 'created'").fetchone()[0])
-            row = self.db.execute("SELECT n, t FROM commits ORDER BY n DESC LIMIT 1").fetchone()
+                self._write_meta(meta or {})
+            created = str(db.execute("SELECT value FROM meta WHERE key = 'created'").fetchone()[0])
+            row = db.execute("SELECT n, t FROM commits ORDER BY n DESC LIMIT 1").fetchone()
         except (sqlite3.Error, OSError, TypeError) as e:
-            if self.db is not None:
-                self.db.close()
+            if db is not None:
+                db.close()
             lock.release()
             if fresh:
                 _remove_new(self.path)
@@ -203,6 +212,13 @@ class Journal:
         self._kinds_written: set[str] = set(r[0] for r in self.db.execute("SELECT kind FROM event_kinds"))
         self._capture = StateCapture(world)
         self._llm_calls: list[tuple] = []  # recorded LLM calls since the last commit
+        # Checkpoints taken since the last commit: (t, seq, reason, bytes), written with it.
+        self._pending_checkpoints: list[tuple[float, int, str, bytes]] = []
+        self._cursors = Cursors()
+        self._last_checkpoint = self.db.execute("SELECT t, seq FROM checkpoints ORDER BY n DESC LIMIT 1").fetchone()
+        self._cadence: Timer | None = None
+        self.checkpoints = 0
+        self.checkpoint_seconds = 0.0  # wall seconds spent capturing and encoding them
         self._due = math.inf  # when the next commit falls due (monotonic)
         self._last_commit = 0.0
         self._overruns: deque[float] = deque(maxlen=30)  # due -> on disk, of recent commits
@@ -235,18 +251,58 @@ class Journal:
         """An LLM request and its answer (`llm_record.row_for`), written with the next commit."""
         self._llm_calls.append(row)
 
-    def _write_meta(self) -> None:
+    def _write_meta(self, extra: dict[str, str]) -> None:
         world = self.world
         meta = {
             "format": f"{FORMAT}/{SCHEMA_VERSION}",
             "config": world.config.model_dump_json(),
             "clock": world.clock.kind,
             "created": time.time(),
+            "checkpoint_every": self.checkpoint_every,
+            **extra,
         }
         with self.db:
             self.db.execute("BEGIN")
             for k, v in meta.items():
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, str(v)))
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def start_checkpoints(self) -> None:
+        """The world starts running: a checkpoint now if the file has none yet (a new
+        journal's world as built), then one at every multiple of `checkpoint_every`, each
+        a mark (engine/scheduler.py): the world after everything before that instant."""
+        now = self.world.clock.now()
+        if self._last_checkpoint is None:
+            self.checkpoint(now, "start")
+        if self.checkpoint_every > 0 and self._cadence is None:
+            every = self.checkpoint_every
+            nxt = (math.floor(now / every) + 1) * every
+            self._cadence = self.world.scheduler.mark_at(nxt, self._on_cadence)
+
+    def _on_cadence(self, now: float) -> None:
+        self.checkpoint(now, "cadence")
+        every = self.checkpoint_every
+        k = math.floor(now / every) + 1
+        if self._cadence is not None:  # (set by the cadence's start, which set this call)
+            self._cadence.reschedule(k * every if k * every > now else (k + 1) * every)
+
+    def stop_checkpoints(self) -> None:
+        if self._cadence is not None:
+            self._cadence.cancel()
+            self._cadence = None
+
+    def checkpoint(self, now: float, reason: str) -> None:
+        """Take a checkpoint of the world as it stands (written with the next commit).
+        One instant is checkpointed once (a cadence's and a run's end may meet)."""
+        seq = self.world.bus.seq
+        if self._last_checkpoint is not None and tuple(self._last_checkpoint) == (now, seq):
+            return
+        started = time.perf_counter()
+        blob = capture_encoded(self.world, self._cursors)
+        self.checkpoint_seconds += time.perf_counter() - started
+        self._pending_checkpoints.append((now, seq, reason, blob))
+        self._last_checkpoint = (now, seq)
+        self.checkpoints += 1
 
     # -- committing -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -270,6 +326,7 @@ class Journal:
                         self.world.run_due()
             finally:
                 self.world.schedule_due(math.inf, None)
+                self.stop_checkpoints()
 
     def _schedule(self) -> None:
         margin = min(0.5 * self.commit_interval, max(self._overruns, default=0.0))
@@ -319,6 +376,7 @@ class Journal:
         if self.failed is not None:
             self._recovered()
         self._llm_calls.clear()  # on disk now (kept for the next try when a commit fails)
+        self._pending_checkpoints.clear()
         self.commits += 1
         self.events_written += len(events[0])
         self.last_commit_wall = time.monotonic()
@@ -340,7 +398,7 @@ class Journal:
         data = pickle.dumps(cols, protocol=5)
         return (seqs[0], seqs[-1], len(seqs), data), new_kinds
 
-    def _write(self, batch: tuple | None, kinds: list[tuple[str, str]], changes: dict[str, dict[str, str | None]], t: float) -> int:
+    def _write(self, batch: tuple | None, kinds: list[tuple[str, str]], changes: dict[str, dict[str, Any]], t: float) -> int:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -359,12 +417,16 @@ class Journal:
                     db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", upserts)
                 if deletes:
                     db.executemany(f"DELETE FROM {table} WHERE key = ?", deletes)
+            if self._pending_checkpoints:
+                db.executemany("INSERT INTO checkpoints (t, seq, reason, data) VALUES (?, ?, ?, ?)",
+                               self._pending_checkpoints)
             if self._llm_calls:
                 db.executemany("INSERT INTO llm_calls (key, agent, t, model, params, answer, finish, prompt_tokens, "
                                "completion_tokens, cached_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                self._llm_calls)
             n = db.execute("INSERT INTO commits (wall, t, events) VALUES (?, ?, ?)",
                            (time.time(), t, 0 if batch is None else batch[2])).lastrowid
+            assert n is not None  # (an INSERT's row id)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
@@ -374,7 +436,8 @@ class Journal:
 
     def _failed(self, why: str, events: tuple[list, list, list, list], changes: dict) -> None:
         """Keep what was not written for the next try, and pause the world once."""
-        for old, new in zip(events, (self._seq, self._t, self._kind, self._values)):
+        pending: tuple[list[Any], ...] = (self._seq, self._t, self._kind, self._values)
+        for old, new in zip(events, pending):
             old.extend(new)
         self._seq, self._t, self._kind, self._values = events
         self._capture = StateCapture(self.world)  # rewrite every row when it works again
@@ -415,89 +478,3 @@ class Journal:
         except sqlite3.Error:
             pass
         self._lock.release()
-
-
-# -- reading a journal -----------------------------------------------------------------------------
-def _reader(path: Path) -> sqlite3.Connection:
-    """A read-only connection to a file `inspect` has found to be a journal. Readers take
-    no lock: a journal being written can be read (exported) at the same time."""
-    return sqlite3.connect(readonly_uri(path), uri=True, check_same_thread=False)
-
-
-def read_state(path: str | Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """(meta, tables) of a journal file, as of its last commit. Writes nothing to it."""
-    path = Path(path)
-    meta = inspect(path).meta
-    try:
-        db = _reader(path)
-        try:
-            tables = {t: dict(db.execute(f"SELECT key, data FROM {t}")) for t in TABLES}
-            tables["balances"] = {r[0]: r[1:] for r in db.execute(f"SELECT key, {', '.join(BALANCE_COLUMNS)} FROM balances")}
-        finally:
-            db.close()
-    except sqlite3.Error as e:
-        raise JournalError(f"{path}: not a readable journal: {e}") from None
-    if not tables["world"]:
-        raise JournalError(f"{path}: the journal has no committed state yet")
-    return meta, tables
-
-
-def iter_events(path: str | Path):
-    """Every journalled event as a dict {seq, t, kind, fields...}, in order."""
-    path = Path(path)
-    inspect(path)
-    db = _reader(path)
-    try:
-        names = {k: json.loads(f) for k, f in db.execute("SELECT kind, fields FROM event_kinds")}
-        for (data,) in db.execute("SELECT data FROM event_batches ORDER BY first_seq"):
-            seqs, ts, kinds, values = _PlainUnpickler(io.BytesIO(data)).load()
-            at = 0
-            for seq, t, kind in zip(seqs, ts, kinds):
-                fields_ = names.get(kind, ())
-                yield {"seq": seq, "t": t, "kind": kind, **dict(zip(fields_, values[at:at + len(fields_)]))}
-                at += len(fields_)
-    finally:
-        db.close()
-
-
-def resume_world(path: str | Path, *, virtual: bool | None = None, sandbox_factory=None,
-                 commit_interval: float = 0.1) -> World:
-    """The world a journal describes, as of its last commit, journalling on in the same file.
-
-    World time resumes where it stood; buckets accrue from their last update, so the time
-    that passed before the crash is credited as usual and nothing is credited twice.
-    """
-    from pydantic import ValidationError
-
-    from .clock import RealClock, VirtualClock
-    from .config import WorldConfig
-    from .persist import restore
-    from .world import World
-
-    path = Path(path)
-    inspect(path)  # a journal, or refused before anything is locked or written
-    check_writable(path)
-    lock = WriterLock.acquire(path)  # refused at once while another process writes it
-    try:
-        # Read under the lock: the state resumed is the state the file holds, with no
-        # writer between the read and this process's first commit.
-        meta, tables = read_state(path)
-        try:
-            config = WorldConfig.model_validate_json(meta["config"])
-        except (ValidationError, KeyError) as e:
-            raise JournalError(f"{path}: its world config no longer loads: {e}") from None
-        now = json.loads(tables["world"]["clock"])["now"]
-        ck = config.clock
-        virtual = ck.virtual if virtual is None else virtual
-        clock = VirtualClock(ck.epoch, start=now) if virtual else RealClock(ck.speed, ck.epoch, start=now)
-        world = World(config.model_copy(update={"agents": []}), clock=clock, sandbox_factory=sandbox_factory)
-        world.config = config
-        restore(world, tables)
-        journal = world.journal = Journal(world, path, commit_interval, fresh=False, lock=lock)
-    except BaseException:
-        lock.release()
-        raise
-    warning = journal.lost_warning()
-    if warning:  # in the journal's history and the events panel, and printed by the CLI
-        world.bus.publish(WorldControl(world.clock.now(), "journal", warning))
-    return world

@@ -13,7 +13,7 @@ Every operation either applies fully or raises `Refusal` having changed nothing.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 from .bounds import CAPACITY, COMPUTE, MAX_SCRIP, RATE, SCRIP, real, shown, written
 from .bucket import TokenBucket
@@ -85,6 +85,52 @@ class Ledger:
         # so the waist can put back a call that fails half-way (see engine/undo.py).
         self.undo = Undo()
 
+    # -- a checkpoint's view of the ledger -------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        """Every account in opening order (scrip, rate, slices, bucket, disk) and the totals."""
+        sliced = self.sliced_micro
+        return {
+            "total_rate_micro": self.total_rate_micro, "initial_scrip": self.initial_scrip, "minted": self.minted,
+            "moved": self.moved, "llm_budget": self.llm_budget, "llm_spent": self.llm_spent, "held": self.held,
+            "accounts": [[p, n, self.rate_micro[p], sliced.get(p, 0), b.rate, b.capacity, b.balance, b.last_update,
+                          self.disk_quota[p], self.disk_used[p]]
+                         for (p, n), b in zip(self.scrip.items(), self.buckets.values())],
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back a dumped ledger, checked first. The tables are refilled in place (the
+        waist and agents' views hold them); watchers are the agents' to register again."""
+        accounts = state["accounts"]
+        whole = ("total_rate_micro", "initial_scrip", "minted", "moved")
+        if not all(type(state[k]) is int and state[k] >= 0 for k in whole) or not isinstance(accounts, list):
+            raise ValueError("the ledger's totals must be whole numbers >= 0")
+        if not all(type(state[k]) in (float, int) and state[k] >= 0 for k in ("llm_budget", "llm_spent")):
+            raise ValueError("the ledger's LLM budget must be a number >= 0")
+        held = state["held"]
+        if not isinstance(held, dict) or not all(type(v) is int and v >= 0 for v in held.values()):
+            raise ValueError("the ledger's held scrip must be whole numbers >= 0")
+        for a in accounts:
+            if not (isinstance(a, list) and len(a) == 10 and type(a[0]) is str
+                    and all(type(a[i]) is int and a[i] >= 0 for i in (1, 2, 3, 8, 9))
+                    and all(type(a[i]) in (float, int) and math.isfinite(a[i]) for i in (4, 5, 6, 7))):
+                raise ValueError("a dumped account does not have the fields an account has")
+        for table in (self.scrip, self.buckets, self.rate_micro, self.sliced_micro, self.disk_quota, self.disk_used,
+                      self.watchers, self.compute_watchers):
+            table.clear()
+        for p, scrip, micro, sliced, rate, capacity, balance, last_update, quota, used in accounts:
+            self.scrip[p] = scrip
+            self.rate_micro[p] = micro
+            if sliced:
+                self.sliced_micro[p] = sliced
+            bucket = TokenBucket(rate, capacity, float(last_update))
+            bucket.balance = float(balance)
+            self.buckets[p] = bucket
+            self.disk_quota[p] = quota
+            self.disk_used[p] = used
+        self.held = dict(held)
+        self.total_rate_micro, self.initial_scrip, self.minted, self.moved = (state[k] for k in whole)
+        self.llm_budget, self.llm_spent = float(state["llm_budget"]), float(state["llm_spent"])
+
     def _keep_bucket(self, principal: str) -> None:
         """Before a bucket changes (accrual included) while a call's undo log is open."""
         if self.undo.on:
@@ -127,9 +173,10 @@ class Ledger:
     def has(self, principal: str) -> bool:
         return principal in self.scrip
 
-    def require(self, principal: object, what: str = "principal") -> str:
+    def require(self, principal: object, what: str = "principal", arg: str | None = None) -> str:
+        """A known principal, or a refusal about argument `arg` (by default named `what`)."""
         if not isinstance(principal, str) or principal not in self.scrip:
-            raise Refusal(f"unknown {what} {shown(principal)}", "unknown", what)
+            raise Refusal(f"unknown {what} {shown(principal)}", "unknown", what if arg is None else arg)
         return principal
 
     def _notify(self, principal: str) -> None:
@@ -144,7 +191,9 @@ class Ledger:
         self._notify(principal)
 
     # -- scrip ------------------------------------------------------------------------------
-    def transfer_scrip(self, frm: str, to: str, amount: object) -> int:
+    def transfer_scrip(self, frm: str, to: str, amount: int) -> int:
+        """Move whole scrip between principals; anything but a whole amount in bounds (a
+        caller's raw argument) is refused, checked first and inline: the busiest call."""
         if type(amount) is not int or amount <= 0 or amount > MAX_SCRIP:
             check_scrip(amount)  # raises with the precise reason
         scrip = self.scrip
@@ -167,15 +216,15 @@ class Ledger:
 
     def hold(self, principal: str, amount: object, holder: str) -> int:
         """Move scrip from a principal into escrow under `holder` (e.g. the oracle)."""
-        amount = check_scrip(amount)
+        whole = check_scrip(amount)
         balance = self.scrip[principal]
-        if balance < amount:
-            raise Refusal(f"insufficient scrip: have {balance}, need {amount}", "insufficient", "amount")
+        if balance < whole:
+            raise Refusal(f"insufficient scrip: have {balance}, need {whole}", "insufficient", "amount")
         self.undo.item(self.scrip, principal)
         self.undo.item(self.held, holder)
-        self.scrip[principal] = balance - amount
-        self.held[holder] = self.held.get(holder, 0) + amount
-        return amount
+        self.scrip[principal] = balance - whole
+        self.held[holder] = self.held.get(holder, 0) + whole
+        return whole
 
     def release(self, holder: str, amount: int, to: str) -> None:
         """Pay scrip out of escrow to a principal (a refund, a sale, a loan)."""
@@ -246,11 +295,11 @@ class Ledger:
 
     def slice_rate(self, principal: str, amount: object) -> int:
         """Set aside rate to back a new slice the principal owns; returns micro-units."""
-        amount = RATE.check(amount, "amount")
-        micro = to_micro(amount)
+        rate: float = RATE.check(amount, "amount")
+        micro = to_micro(rate)
         free = self.rate_micro[principal] - self.sliced_micro.get(principal, 0)
         if micro <= 0 or micro > free:
-            raise Refusal(f"cannot slice {amount:g}: {free / MICRO:g} rate is free to slice", "insufficient", "amount")
+            raise Refusal(f"cannot slice {rate:g}: {free / MICRO:g} rate is free to slice", "insufficient", "amount")
         self.undo.item(self.sliced_micro, principal)
         self.sliced_micro[principal] = self.sliced_micro.get(principal, 0) + micro
         return micro
@@ -286,9 +335,9 @@ class Ledger:
         self._notify_compute(to)
 
     def set_capacity(self, principal: str, capacity: object, now: float) -> None:
-        capacity = CAPACITY.check(capacity, "capacity")
+        checked: float = CAPACITY.check(capacity, "capacity")
         self._keep_bucket(principal)
-        self.buckets[principal].set_capacity(capacity, now)
+        self.buckets[principal].set_capacity(checked, now)
         self._notify_compute(principal)
 
     # -- disk and LLM budget ---------------------------------------------------------------

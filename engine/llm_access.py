@@ -1,6 +1,7 @@
 """What an LLM brain may use beyond the plain observation: one narrow capability per agent.
 
-A brain never holds the world. The agent's view hands an `LLMAccess` to an LLM brain
+A brain never holds the world. The agent's view hands an `LLMAccess` (the
+`engine.ports.LLMBudget` brains name) to an LLM brain
 (`view.llm`), and through it alone the brain spends the world's LLM budget, learns the
 action vocabulary (costs and the genesis services' `describe()`), reads the few facts its
 prompt needs, reports a failed turn as an event, and records each request and answer in
@@ -93,7 +94,7 @@ class LLMAccess:
     def action_costs(self) -> dict[str, float]:
         return dict(self._world.waist.costs)
 
-    def services(self) -> list[tuple[dict[str, Any], frozenset[str] | None]]:
+    def services(self) -> list[tuple[dict[str, Any], dict[str, frozenset[str] | None]]]:
         """Every genesis service's `describe()`, with the set of required parameters per
         method (None where unknown), in the waist's order."""
         out = []
@@ -125,8 +126,9 @@ class LLMAccess:
         world = self._world
         world.bus.publish(BrainFailed(world.clock.now(), self.agent_id, error, consecutive))
 
-    def record(self, row: dict[str, Any]) -> None:
-        """Journal one request and its answer (nothing when the world is not recorded)."""
+    def record(self, row: tuple[Any, ...]) -> None:
+        """Journal one request and its answer, a row of `llm_record.row_for` (nothing when
+        the world is not recorded)."""
         journal = self._world.journal
         if journal is not None:
             journal.record_llm_call(row)

@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .config import WorldConfig
@@ -131,7 +131,7 @@ class LocalModelServer:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
         self.started_at: float | None = None
 
     @property

@@ -57,6 +57,29 @@ class Metrics:
         self.index = 0
         self._timer: Timer | None = None
 
+    # -- a checkpoint's view of the metrics -----------------------------------------------------
+    @property
+    def timer(self) -> Timer | None:
+        return self._timer
+
+    def dump(self) -> dict[str, Any]:
+        """The open window's start and counters, and the closed windows kept."""
+        return {"start": self._start, "actions_at_start": self._actions_at_start,
+                "minted_at_start": self._minted_at_start, "base": self.base, "index": self.index,
+                "windows": list(self.windows), "timer": self._timer is not None}
+
+    def load(self, state: dict[str, Any]) -> None:
+        if not (type(state["start"]) in (float, int) and type(state["actions_at_start"]) is int
+                and type(state["minted_at_start"]) is int and type(state["index"]) is int
+                and isinstance(state["base"], dict) and isinstance(state["windows"], list)):
+            raise ValueError("the metrics' open window is not a window")
+        self._start, self._actions_at_start = float(state["start"]), state["actions_at_start"]
+        self._minted_at_start, self.index, self.base = state["minted_at_start"], state["index"], dict(state["base"])
+        self.windows.clear()
+        self.windows.extend(state["windows"])
+        if state.get("timer"):
+            self._timer = self.world.scheduler.timer(self._tick)
+
     def counters(self) -> dict[str, float]:
         """The cumulative counters whose change a window reports."""
         world = self.world
@@ -75,7 +98,8 @@ class Metrics:
 
     def _tick(self, now: float) -> None:
         self.close_window(now)
-        self._timer.reschedule(self._start + self.interval)
+        if self._timer is not None:  # (set by start, which set this tick)
+            self._timer.reschedule(self._start + self.interval)
 
     def close_window(self, now: float, final: bool = False) -> dict[str, Any] | None:
         world = self.world

@@ -6,23 +6,26 @@ counters, metrics). `StateCapture.changes()` returns only the rows that changed 
 last capture, found by comparing cheap per-entity signatures, so committing a large world
 every 100 ms costs little. `restore(world, tables)` puts the rows back into a fresh world.
 
-What is deliberately not kept: a brain's private memory and random stream (brains are
-rebuilt from their config, reseeded, and recover from what they observe), sandboxes
-(restarted lazily on the next code run), and the stats of the last seconds. The oracle's
-scorer memory is kept: a resumed world scores (and so mints) as the running one would.
+These rows are the journal's durable "now", committed every 100 ms; they do not keep a
+brain's memory and random stream or the scheduler's calendar (a world rebuilt from them
+has its brains rebuilt from their configs, reseeded, and every agent queued afresh).
+Checkpoints (engine/checkpoint.py) keep everything, at a world-time cadence; a resume
+uses one when it is the committed world (engine/resume.py). The oracle's scorer memory is
+kept here too: a resumed world scores (and so mints) as the running one would.
+
+Both are composed from each part's own `dump()`/`load()`: nothing here writes another
+module's private state.
 """
 
 from __future__ import annotations
 
 import json
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .agent import Agent
 from .artifacts import Artifact
-from .bucket import TokenBucket
-from .genesis.market import Listing
-from .genesis.oracle import Bid
+from .ledger import MICRO
+from .plain import encode
 
 if TYPE_CHECKING:
     from .world import World
@@ -54,30 +57,18 @@ def agent_row(a: Agent, order: int) -> dict[str, Any]:
 
 
 def services_rows(world: World) -> dict[str, Any]:
-    oracle, market, contracts = world.oracle, world.market, world.contracts
-    return {
-        "oracle": {
-            "bids": [[b.id, b.bidder, b.artifact_id, b.amount, b.t] for b in oracle.bids.values()],
-            "resolved": oracle.resolved, "minted_total": oracle.minted_total, "bid_ids": oracle._bid_ids,
-            "resolutions": list(oracle.resolutions)[-20:],
-        },
-        "market": {
-            "open": [_listing(x) for x in market.open.values()],
-            "closed": [_listing(x) for x in list(market.closed)[-100:]],
-            "ids": market._ids, "sold": market.sold,
-        },
-        "contracts": {"ids": contracts._ids, "credit": contracts.credit, "settled": list(contracts._settled),
-                      "retired": contracts.retired},
-    }
-
-
-def _listing(x: Listing) -> list[Any]:
-    return [x.id, x.seller, x.artifact_id, x.artifact_kind, x.price, x.buyer, x.t, x.status, x.sold_to, x.closed_at]
+    oracle = world.oracle.dump(recent=20)
+    del oracle["scorer"]  # its own row, written when it changes (see StateCapture)
+    contracts = world.contracts.dump()
+    del contracts["contracts"]  # the contract artifacts are rows of their own
+    return {"oracle": oracle, "market": world.market.dump(recent=100), "contracts": contracts}
 
 
 def world_rows(world: World) -> dict[str, Any]:
     ledger = world.ledger
-    m = world.metrics
+    metrics = world.metrics.dump()
+    del metrics["windows"]  # their own row, written when one closes
+    state = world.dump_state()
     return {
         "clock": {"now": world.clock.now(), "paused": world.paused},
         "ledger": {
@@ -86,13 +77,10 @@ def world_rows(world: World) -> dict[str, Any]:
             "moved": ledger.moved,
         },
         "counters": {
-            "ids": world._counters, "mechanisms": world.mechanisms, "refusals": world.waist.refusals,
+            "ids": state["ids"], "mechanisms": state["mechanisms"], "refusals": world.waist.refusals,
             "bus_seq": world.bus.seq, "event_counts": dict(world.bus.counts),
         },
-        "metrics": {
-            "start": m._start, "actions_at_start": m._actions_at_start, "minted_at_start": m._minted_at_start,
-            "index": m.index, "base": m.base,
-        },
+        "metrics": metrics,
     }
 
 
@@ -139,13 +127,13 @@ class StateCapture:
             out["artifacts"][aid] = None
 
         sig = self._sig["agents"]
-        for i, (aid, a) in enumerate(world.agents.items()):
-            flags = (a.paused, a.crashed, a.stopped, a.last_error)
-            stats = (a.actions, a.refused, a.total_failures, a.times_frozen)
+        for i, (aid, agent) in enumerate(world.agents.items()):
+            flags = (agent.paused, agent.crashed, agent.stopped, agent.last_error)
+            stats = (agent.actions, agent.refused, agent.total_failures, agent.times_frozen)
             old = sig.get(aid)
             if old is None or old[0] != flags or (counters and old[1] != stats):
                 sig[aid] = (flags, stats)
-                out["agents"][aid] = _dumps(agent_row(a, i))
+                out["agents"][aid] = _dumps(agent_row(agent, i))
 
         windows = world.metrics.windows
         if windows and sig_window(self._sig["world"]) != windows[-1]["index"]:
@@ -153,7 +141,7 @@ class StateCapture:
             out["world"]["windows"] = _dumps(list(windows)[-200:])
         # The oracle's scorer remembers what it scored (duplicates score 0 for ever): written
         # when that changes, once a resolution, not compared at every commit.
-        scorer = world.oracle.scorer
+        scorer: Any = world.oracle.scorer  # a scorer with a memory has memory() and memory_mark()
         if hasattr(scorer, "memory") and scorer.memory_mark() != self._scorer_mark:
             self._scorer_mark = scorer.memory_mark()
             out["services"]["scorer"] = _dumps(scorer.memory())
@@ -173,39 +161,26 @@ def sig_window(sig: dict[str, Any]) -> int | None:
 
 
 def restore(world: World, tables: dict[str, dict[str, Any]]) -> None:
-    """Put saved rows into a world built from the same config with no agents yet."""
+    """Put saved rows into a world built from the same config with no agents yet, through
+    each part's `load` (rows from older journals lack a few fields: derived here)."""
     rows = {t: {k: json.loads(v) for k, v in tables.get(t, {}).items()} for t in TABLES}
-    ledger = world.ledger
     w = rows["world"]
     led = w["ledger"]
-    ledger.total_rate_micro = led["total_rate_micro"]
-    ledger.held = dict(led["held"])
-    ledger.initial_scrip = led["initial_scrip"]
-    ledger.minted = led["minted"]
-    ledger.llm_budget = led["llm_budget"]
-    ledger.llm_spent = led["llm_spent"]
-    ledger.moved = led.get("moved", 0)
-
+    accounts = []
     for p, values in tables["balances"].items():
         r = dict(zip(BALANCE_COLUMNS, values))
-        ledger.scrip[p] = r["scrip"]
-        ledger.rate_micro[p] = r["rate_micro"]
-        if r["sliced_micro"]:
-            ledger.sliced_micro[p] = r["sliced_micro"]
-        bucket = TokenBucket(r["rate_micro"] / 1_000_000, r["capacity"], r["last_update"])
-        bucket.balance = r["balance"]
-        ledger.buckets[p] = bucket
-        ledger.disk_quota[p] = r["disk_quota"]
-        ledger.disk_used[p] = r["disk_used"]
+        accounts.append([p, r["scrip"], r["rate_micro"], r["sliced_micro"] or 0, r["rate_micro"] / MICRO,
+                         r["capacity"], r["balance"], r["last_update"], r["disk_quota"], r["disk_used"]])
+    world.ledger.load({**led, "moved": led.get("moved", 0), "accounts": accounts})
 
     store = world.artifacts
-    for aid, r in rows["artifacts"].items():
-        store.by_id[aid] = Artifact(
-            r["id"], r["kind"], r["owner"], r["content"], r["created"], r["updated"], r["size"],
-            r["version"], r["meta"], r["charged"],
-        )
-    store._counter = max([int(a.rsplit("-", 1)[1]) for a in store.by_id if a.rsplit("-", 1)[-1].isdigit()] or [0])
+    arts = rows["artifacts"]
+    counter = max([int(a.rsplit("-", 1)[1]) for a in arts if a.rsplit("-", 1)[-1].isdigit()] or [0])
+    store.load({"counter": counter, "artifacts": [
+        [r["id"], r["kind"], r["owner"], encode(r["content"]), r["created"], r["updated"], r["size"], r["version"],
+         encode(r["meta"]), r["charged"]] for r in arts.values()]})
 
+    live = []
     for aid, r in sorted(rows["agents"].items(), key=lambda kv: kv[1]["order"]):
         agent = Agent(world, aid, store.by_id[r["config"]], r["parent"])
         agent.actions, agent.refused = r["actions"], r["refused"]
@@ -215,48 +190,31 @@ def restore(world: World, tables: dict[str, dict[str, Any]]) -> None:
         agent.held = world.paused or agent.paused or agent.crashed or agent.stopped
         world.agents[aid] = agent
         if not agent.stopped:
-            world.live_ids.append(aid)
+            live.append(aid)
 
     s = rows["services"]
-    oracle = world.oracle
-    oracle.bids = {(b[1], b[2]): Bid(*b) for b in s["oracle"]["bids"]}
-    oracle.resolved = s["oracle"]["resolved"]
-    oracle.minted_total = s["oracle"]["minted_total"]
-    oracle._bid_ids = s["oracle"]["bid_ids"]
-    oracle.resolutions.extend(s["oracle"]["resolutions"])
-    if "scorer" in s and hasattr(oracle.scorer, "remember"):
-        oracle.scorer.remember(s["scorer"])
-    market = world.market
-    for x in s["market"]["open"]:
-        listing = Listing(*x)
-        market.open[listing.id] = listing
-        market.by_artifact[listing.artifact_id] = listing.id
-    market.closed.extend(Listing(*x) for x in s["market"]["closed"])
-    market._ids, market.sold = s["market"]["ids"], s["market"]["sold"]
-    contracts = world.contracts
-    contracts._ids = s["contracts"]["ids"]
-    contracts.credit = {k: dict(v) for k, v in s["contracts"].get("credit", {}).items()}
-    contracts.retired = s["contracts"].get("retired", 0)
-    contracts._settled.extend(c for c in s["contracts"].get("settled", []) if c in store.by_id)
-    for aid, art in store.by_id.items():
-        if art.kind == "contract":
-            contracts.contracts[aid] = art
-            if art.content["status"] == "active":
-                contracts._due.append((art.content["due"], aid))
-    contracts._due.sort()
+    world.oracle.load({**s["oracle"], "scorer": s.get("scorer"), "timer": False})
+    world.market.load(s["market"])
+    contracts = [aid for aid, art in store.by_id.items() if art.kind == "contract"]
+    due = sorted([art.content["due"], aid] for aid in contracts
+                 if (art := store.by_id[aid]).content["status"] == "active")
+    c = s["contracts"]
+    world.contracts.load({"contracts": contracts, "due": due, "credit": c.get("credit", {}), "retired": c.get("retired", 0),
+                          "settled": [x for x in c.get("settled", []) if x in store.by_id], "ids": c["ids"],
+                          "timer": False})
 
-    c = w["counters"]
-    world._counters = dict(c["ids"])
-    world.mechanisms.update(c["mechanisms"])
-    world.waist.refusals = c["refusals"]
-    world.bus.seq = c["bus_seq"]
-    world.bus.counts.update(c["event_counts"])
+    counters = w["counters"]
+    world.load_state({"seed": world.seed, "paused": False, "started": False, "ids": counters["ids"],
+                      "mechanisms": counters["mechanisms"], "live": live, "frozen": []})
+    world.waist.load({"refusals": counters["refusals"], "engine_errors": 0})
+    world.bus.load({"seq": counters["bus_seq"], "counts": {**world.bus.counts, **counters["event_counts"]},
+                    "wakers": []}, lambda name: None)
     m = w["metrics"]
     metrics = world.metrics
-    metrics._start, metrics._actions_at_start = m["start"], m["actions_at_start"]
-    metrics._minted_at_start, metrics.index = m["minted_at_start"], m["index"]
-    # A journal from before these counters: they count from the resume.
-    metrics.base = dict(m["base"]) if "base" in m else metrics.counters()
-    metrics.windows = deque(w.get("windows", []), maxlen=metrics.windows.maxlen)
+    metrics.load({"start": m["start"], "actions_at_start": m["actions_at_start"],
+                  "minted_at_start": m["minted_at_start"], "index": m["index"],
+                  # A journal from before these counters: they count from the resume.
+                  "base": m["base"] if "base" in m else metrics.counters(),
+                  "windows": w.get("windows", []), "timer": False})
     if w["clock"]["paused"]:
         world.set_paused(True)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .ids import OPERATOR
 from .metrics import gini
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def build_report(world: World, duration: float | None = None, cut_short: str | N
             "held": ledger.held_total,
             "initial_scrip": ledger.initial_scrip,
             "minted": ledger.minted,
-            "operator_scrip": ledger.scrip["operator"],
+            "operator_scrip": ledger.scrip[OPERATOR],
             "scrip_gini": round(gini(ledger.scrip[a] for a in world.agents), 6),
             "total_rate": ledger.total_rate_micro / 1_000_000,
             "frozen": len(world.frozen),

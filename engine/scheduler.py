@@ -64,13 +64,15 @@ class Timer:
     """A synchronous callback at a world time; `cancel()` and `reschedule()` are O(1)
     (the old heap entry goes stale)."""
 
-    __slots__ = ("_sched", "_fn", "_token", "due")
+    __slots__ = ("_sched", "_fn", "_token", "due", "first")
 
-    def __init__(self, sched: Scheduler, fn: Callable[[float], Any]) -> None:
+    def __init__(self, sched: Scheduler, fn: Callable[[float], Any], first: bool = False) -> None:
         self._sched = sched
         self._fn = fn
         self._token = 0
         self.due: float | None = None
+        # A mark: runs before everything else due at its time (see Scheduler.mark_at).
+        self.first = first
 
     def reschedule(self, due: float | None) -> None:
         self._token += 1  # before counting the old entry stale: a compaction may run then
@@ -78,7 +80,7 @@ class Timer:
             self._sched.stale()
         self.due = due
         if due is not None:
-            self._sched.at(due, self, self._token)
+            self._sched.at(due, self, self._token, self.first)
 
     def cancel(self) -> None:
         self.reschedule(None)
@@ -197,13 +199,17 @@ class Scheduler:
         clock.on_change(self._poke)
 
     # -- scheduling --------------------------------------------------------------------------
-    def at(self, due: float, item: Due, token: int) -> None:
-        """Run `item.turn(now)` at world time `due` if `item._token` is still `token` then."""
+    def at(self, due: float, item: Due, token: int, first: bool = False) -> None:
+        """Run `item.turn(now)` at world time `due` if `item._token` is still `token` then
+        (`first`: before everything already due then)."""
         slot = self._slots.get(due)
         if slot is None:
             self._slots[due] = slot = deque()
             heapq.heappush(self._times, due)
-        slot.append((item, token))
+        if first:
+            slot.appendleft((item, token))
+        else:
+            slot.append((item, token))
         self._entries += 1
         if self._wakeup is not None:
             self._wakeup.set()  # the driver sleeps: perhaps for longer than until `due`
@@ -241,6 +247,44 @@ class Scheduler:
         timer = Timer(self, fn)
         timer.reschedule(due)
         return timer
+
+    def mark_at(self, due: float | None, fn: Callable[[float], Any]) -> Timer:
+        """A timer that runs at the start of its instant, before anything else due then:
+        the end of a run, a checkpoint. What a mark sees at `due` is the world after
+        everything before `due` and nothing at it, whenever the mark was set, so a run cut
+        in two at `due` (or resumed from a checkpoint taken there) goes on exactly as one
+        run would. (Two marks at one time run newest first; marks never change the world.)"""
+        timer = Timer(self, fn, first=True)
+        timer.reschedule(due)
+        return timer
+
+    def timer(self, fn: Callable[[float], Any]) -> Timer:
+        """A timer not yet scheduled (a service's, before `load` puts it in the calendar)."""
+        return Timer(self, fn)
+
+    # -- a checkpoint's view of the calendar -----------------------------------------------------
+    def dump(self, name_of: Callable[[Any], str | None]) -> dict[str, Any]:
+        """The live entries of the calendar, time by time in their order, and the ready
+        queue, as names (`name_of(item)`; None leaves an item out: a mark, a waiter of an
+        async task). With the names resolved again, `load` rebuilds the same order."""
+        calendar = []
+        for t in sorted(self._slots):
+            names = [n for item, token in self._slots[t] if item._token == token
+                     and (n := name_of(item)) is not None]
+            if names:
+                calendar.append([t, names])
+        return {"calendar": calendar, "ready": [n for item in self._ready if (n := name_of(item)) is not None]}
+
+    def load(self, state: dict[str, Any], resolve: Callable[[str, float | None], Any]) -> None:
+        """Put the entries back, each under its item's current token, in the order dumped.
+        `resolve(name, due)` gives the item (and makes it ready for a wake at `due`; None
+        for the ready queue). Entries already in the calendar stay ahead of them."""
+        for t, names in state["calendar"]:
+            for name in names:
+                item = resolve(name, t)
+                self.at(t, item, item._token)
+        for name in state["ready"]:
+            self._ready.append(resolve(name, None))
 
     def waiter(self, deadline: float | None = None) -> Waiter:
         return Waiter(self, deadline)
@@ -433,7 +477,7 @@ class Scheduler:
                     if self._can_run(now):
                         # The burst's time is up: the event loop's turn.
                         if self.pause_seconds > 0:
-                            await anyio.sleep(self.pause_seconds)
+                            await self._give_way()
                         else:
                             await anyio.lowlevel.checkpoint()
                         continue
@@ -450,6 +494,21 @@ class Scheduler:
             finally:
                 self._tg = None
                 tg.cancel_scope.cancel()
+
+    async def _give_way(self) -> None:
+        """The event loop's turn between two bursts (an app's input, timers and screen
+        updates): for as long as other callbacks are ready to run, up to `pause_seconds`.
+        A fixed pause would cost the world its length after every burst even when the loop
+        has nothing to do; yielding while others are ready lets a keypress go through its
+        chain of message hops at once, and gives the world the loop back when it is idle."""
+        await anyio.lowlevel.checkpoint()
+        ready = getattr(asyncio.get_running_loop(), "_ready", None)  # CPython's ready queue
+        if ready is None:  # another loop (uvloop): no way to tell, so a fixed pause
+            await anyio.sleep(self.pause_seconds)
+            return
+        end = time.monotonic() + self.pause_seconds
+        while ready and time.monotonic() < end:
+            await anyio.lowlevel.checkpoint()
 
     async def _sleep(self, delay: float | None) -> None:
         """Until poked (a wake, an earlier deadline, async work ending, a clock change) or

@@ -25,13 +25,13 @@ from .artifacts import WRITABLE_KINDS
 from .bounds import SECONDS, shown
 from .errors import Refusal
 from .events import EVENT_KINDS, ActionRefused, ArtifactDeleted, ArtifactWritten, EngineError
+from .ids import OPERATOR
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .world import World
 
-OPERATOR = "operator"
 ACTION_NAMES = ("noop", "read", "write", "delete", "invoke", "sleep")
 
 
@@ -46,6 +46,16 @@ class Waist:
         self.engine_errors = 0  # genesis calls that raised (bugs), each undone and reported
         self._buckets = world.ledger.buckets
         self._ledger = world.ledger
+
+
+    # -- a checkpoint's view of the waist: its counters ------------------------------------------
+    def dump(self) -> dict[str, int]:
+        return {"refusals": self.refusals, "engine_errors": self.engine_errors}
+
+    def load(self, state: dict[str, int]) -> None:
+        if not all(type(state.get(k)) is int for k in ("refusals", "engine_errors")):
+            raise ValueError("the waist's counters must be whole numbers")
+        self.refusals, self.engine_errors = state["refusals"], state["engine_errors"]
 
     def register(self, artifact) -> None:
         self.genesis[artifact.id] = artifact
@@ -123,7 +133,7 @@ class Waist:
                 else:
                     bus = world.bus
                     undo.on = True
-                    held = bus._held = []
+                    held = bus.holding = []
                     try:
                         value = m.handler(principal, args, now)
                     except BaseException as e:
@@ -132,7 +142,7 @@ class Waist:
                     undo.on = False
                     if undo.log:
                         undo.log.clear()
-                    bus._held = None
+                    bus.holding = None
                     for ev in held:
                         if ev.__class__ is tuple:  # an emit, built only if someone listens
                             bus.emit(ev[0], ev[1], ev[2])
@@ -156,7 +166,7 @@ class Waist:
                 self._check_sleep(action)
                 return OK  # the agent loop does the waiting
             if type(action) is Read:
-                art = world.artifacts.get(action.artifact_id)
+                art = world.artifacts.get(action.artifact_id, "artifact_id")
                 return Result(True, {"content": art.content, **art.summary()})
             if type(action) is Write:
                 return Result(True, self._write(principal, action, now))
@@ -276,7 +286,7 @@ class Waist:
         world = self.world
         try:
             self._charge(principal, think_cost, self.costs["invoke"], now, principal != OPERATOR)
-            return await world.run_code(principal, action, now)
+            return await world.code_runs.run(principal, action, now)
         except Refusal as r:
             self.refusals += 1
             world.bus.publish(ActionRefused(now, principal, action.describe(), r.reason))

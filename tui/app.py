@@ -18,17 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, Footer
 
 from engine import heap
-from engine.agent import remember_history
 from engine.actions import Result
+from engine.agent import remember_history
 from engine.config import WorldConfig
 from engine.events import EVENT_KINDS
 from engine.world import World
@@ -64,7 +64,7 @@ from .widgets.panel_tabs import PanelTabs
 from .widgets.rights import RightsPanel
 
 REFRESH_S = 0.25  # UI redraw period: bounded, whatever the engine's event rate
-ENGINE_PAUSE_S = 0.001  # the event loop's share after each burst of the world (see run_engine_task)
+ENGINE_PAUSE_S = 0.001  # the most the event loop gets after a burst while it has work ready (engine/scheduler.py _give_way)
 # The UI listens to every kind but the circulation itself: a thousand agents moving scrip
 # would otherwise fill its mailbox with lines nobody reads.
 QUIET_KINDS = frozenset({"scrip_transferred", "window_closed"})
@@ -77,9 +77,9 @@ class EcologyApp(SteeringMixin, App):
     COMMANDS = App.COMMANDS | {SteeringCommands}
     # Wide terminals get an inspector beside the agents; tall ones an events tail below;
     # the metrics grid has three layouts (narrow, medium, wide).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (42, "-tall")]
-    BINDINGS = [
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (42, "-tall")]
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_pause", "Pause/Resume"),
         # Shown in help, not the footer: at 80 columns the footer is for this panel's keys.
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", show=False),
@@ -283,7 +283,7 @@ class EcologyApp(SteeringMixin, App):
 
         self.push_screen(FormScreen(
             "Whose history?", [Field("agent", "agent", "id", named[0] if named else "", choices=choices, closed=True,
-                                     hints=hints, words=("agent",))],
+                                     hints=hints)],
             check, ok="Show", blink=self.cursor_blink_forms), chosen)
 
     # -- help ------------------------------------------------------------------------------------------

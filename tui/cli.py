@@ -6,6 +6,9 @@
     ecology scenarios
     ecology serve [same options] [--host 127.0.0.1] [--port 8000]   (the app in a browser)
     ecology sweep SWEEP.toml [--out DIR] [--workers N] [--ray auto|ADDRESS]
+    ecology replay FILE.db [--at TIME]                              (read-only, with a timeline)
+    ecology fork FILE.db --at TIME --journal NEW.db [--seed N] [--set PATH=VALUE ...]
+    ecology export FILE.db [--at TIME]
 
 Textual is imported only when the app opens, so headless runs start fast and need no UI.
 Exit codes: 0 ok, 1 an invariant broke, 2 bad input (checked before the world is built:
@@ -62,6 +65,9 @@ def _world_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--journal", metavar="FILE.db", help="record the world in this SQLite journal (a new file)")
     p.add_argument("--commit-interval", type=_number, default=0.1, metavar="SECONDS",
                    help="how often the journal commits (default 0.1, at most 60)")
+    p.add_argument("--checkpoint-every", type=_number, default=None, metavar="SECONDS",
+                   help="world seconds between the journal's checkpoints, for replay and fork "
+                   "(default 10; 0: only at operator actions and where runs end)")
     p.add_argument("--local-model", nargs="?", const="", metavar="PATH.gguf",
                    help="LLM agents think with a local model: the llama.cpp server started here on loopback "
                    "(default model: the one the [local-llm] extra installs)")
@@ -98,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("journal", metavar="FILE.db")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--out", metavar="PREFIX", help="output prefix (default: the journal's path without .db)")
+    export.add_argument("--at", metavar="TIME", help="the state at that moment as JSON (seconds, 01:23:45 or T+5m)")
+    replay = sub.add_parser("replay", help="open a recorded world in the app, read-only, with a timeline")
+    replay.add_argument("journal", metavar="FILE.db")
+    replay.add_argument("--at", metavar="TIME", help="start at this moment (default: the first)")
+    replay.set_defaults(func=_replay)
+    fork = sub.add_parser("fork", help="branch a new journal from a recorded world at a moment")
+    fork.add_argument("journal", metavar="FILE.db", help="the recorded world (only read)")
+    fork.add_argument("--at", required=True, metavar="TIME", help="world time: seconds, 01:23:45 or T+5m")
+    fork.add_argument("--journal", dest="new", required=True, metavar="NEW.db", help="the fork's journal (a new file)")
+    fork.add_argument("--seed", type=_whole, metavar="N", help="a new seed for every random stream from the fork on")
+    fork.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                      help="change the world file's setting at PATH (e.g. oracle.slots=4); repeatable")
+    fork.add_argument("--checkpoint-every", type=_number, default=None, metavar="SECONDS",
+                      help="the fork journal's checkpoint cadence (default: the parent's)")
+    fork.set_defaults(func=_fork)
     sweep = sub.add_parser("sweep", help="run many headless worlds over parameters and seeds into one table")
     sweep.add_argument("file", metavar="SWEEP.toml")
     sweep.add_argument("--out", metavar="DIR", help="where tables and runs go (default: the file's name, no .toml)")
@@ -120,6 +141,66 @@ def _sweep(args: argparse.Namespace) -> int:
     return main_sweep(args.file, args.out, args.workers, args.ray, args.retry_failed)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """The replay app; when it ends by forking, the app opens on the branch, live."""
+    from engine.fork import parse_at
+    from engine.journal_file import JournalError
+    from engine.replay import Recording
+
+    try:
+        at = None if args.at is None else parse_at(args.at)
+        recording = Recording(args.journal)
+        if at is not None and not recording.start <= at <= recording.end:
+            raise ConfigError(f"--at {args.at} is outside the recording ({recording.start:g} to {recording.end:g} s)")
+    except (ConfigError, JournalError) as e:
+        print(f"ecology: error: {e}", file=sys.stderr)
+        return BAD_INPUT
+    from .replay import ReplayApp
+
+    app = ReplayApp(recording, at)
+    app.run()
+    if app.forked is None:
+        return 0
+    print(f"forked into {app.forked}; opening it", file=sys.stderr)
+    args = build_parser().parse_args(["--resume", str(app.forked)])
+    world, code = open_world(args, sandbox_factory("auto"))
+    if world is None:
+        return code
+    from tui.app import run_app
+
+    return run_app(world.config, world=world)
+
+
+def _fork(args: argparse.Namespace) -> int:
+    from engine.fork import fork_journal, format_t, parse_at
+    from engine.journal_file import JournalError, JournalUnwritable
+
+    try:
+        every = _checkpoint_every(args.checkpoint_every)
+        at = parse_at(args.at)
+        result = fork_journal(args.journal, at, args.new, seed=args.seed, sets=args.set, checkpoint_every=every)
+    except JournalUnwritable as e:
+        print(f"ecology: journal failed: {e}", file=sys.stderr)
+        return JOURNAL_FAILED
+    except (ConfigError, JournalError, OutputPathError) as e:
+        print(f"ecology: error: {e}", file=sys.stderr)
+        return BAD_INPUT
+    note = "" if result.exact else (f" (a real-time recording is exact only at its checkpoints: forked at the "
+                                     f"last one before {format_t(at)})")
+    print(f"forked {args.journal} at t={result.t:g}s ({format_t(result.t)}) into {result.path}{note}")
+    print(f"continue it: ecology run --headless --resume {result.path} --duration SECONDS, or ecology --resume "
+          f"{result.path}")
+    return 0
+
+
+def _checkpoint_every(value: float | None) -> float | None:
+    import math
+
+    if value is not None and not (math.isfinite(value) and 0 <= value <= 10**6):
+        raise ConfigError(f"--checkpoint-every: world seconds in [0, 1e6], got {value!r}")
+    return value
+
+
 def check_options(args: argparse.Namespace) -> RunOptions:
     """Every number by the world files' bounds, and every output path, before anything is
     built or written (ConfigError or OutputPathError: exit code 2)."""
@@ -130,6 +211,7 @@ def check_options(args: argparse.Namespace) -> RunOptions:
     if args.resume and (args.world or args.scenario or args.agents or args.seed is not None or args.journal):
         raise ConfigError("--resume continues a recorded world: it takes no --world, "
                           "--scenario, --agents, --seed or --journal")
+    _checkpoint_every(args.checkpoint_every)
     if getattr(args, "report", None):
         check_output(args.report, "--report")
     if args.journal:
@@ -145,7 +227,7 @@ def check_options(args: argparse.Namespace) -> RunOptions:
 def build_world(args: argparse.Namespace, factory, progress=None):
     """A new world from the options, or a journalled one resumed; recorded when asked.
     Raises ConfigError, JournalError (JournalUnwritable: the journal's storage failed)."""
-    from engine.journal import resume_world
+    from engine.resume import resume_world
     from engine.world import World
 
     if args.resume:
@@ -160,7 +242,8 @@ def build_world(args: argparse.Namespace, factory, progress=None):
     if args.llm_replay:
         use_llm_replay(world, args.llm_replay)
     if args.journal:
-        world.attach_journal(args.journal, args.commit_interval)
+        options = {} if args.checkpoint_every is None else {"checkpoint_every": args.checkpoint_every}
+        world.attach_journal(args.journal, args.commit_interval, **options)
     return world
 
 
@@ -264,16 +347,22 @@ def main(argv: list[str] | None = None) -> int:
         from engine.journal import JournalError
 
         try:
+            if args.at is not None:
+                from engine.export import export_state_at
+                from engine.fork import parse_at
+
+                print(export_state_at(args.journal, parse_at(args.at), args.out))
+                return 0
             for path in export_journal(args.journal, args.format, args.out):
                 print(path)
-        except (JournalError, OutputPathError) as e:
+        except (ConfigError, JournalError, OutputPathError) as e:
             print(f"ecology: error: {e}", file=sys.stderr)
             return BAD_INPUT
         return 0
     if args.command == "serve":
         from .serve import main_serve
 
-        return main_serve(args)
+        return main_serve(args, world_config)
     if args.command not in (None, "run"):
         return args.func(args)
     headless = args.command == "run" and args.headless

@@ -13,6 +13,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from engine.ids import FROZEN, OPERATOR, THINKING
+
 from .format import (
     CONTAINER_STYLE,
     CONTRACT_STYLE,
@@ -26,7 +28,6 @@ from .format import (
     status_text,
     world_t,
 )
-
 from .history import AgentNews, history_table, timeline
 
 if TYPE_CHECKING:
@@ -74,10 +75,10 @@ def agent_detail(world: World, agent_id: str, now: float, per_minute: float | No
     bucket = ledger.buckets[agent_id]
     balance = snap["compute_balance"]
     status = status_text(snap["status"])
-    if snap["detail"] and snap["status"] != "frozen":  # a freeze's debt is shown live below
+    if snap["detail"] and snap["status"] != FROZEN:  # a freeze's debt is shown live below
         status.append(f"  {snap['detail']}", "dim")
     activity = getattr(agent.brain, "activity", None)  # an LLM thought: queued, or asking the model
-    if snap["status"] == "thinking" and activity is not None and activity():
+    if snap["status"] == THINKING and activity is not None and activity():
         status.append(f"  {activity()}", "dim")
     thaw = bucket.time_until_non_negative(now) if balance < 0 else 0.0
     cfg = agent.config_artifact
@@ -137,8 +138,8 @@ def _llm_rows(agent: Any) -> list[RenderableType]:
     return [heading("LLM"), kv(
         ("turns", f"{num(u['turns'])}, {num(u['valid_answers'])} valid, {num(u['failed_turns'])} failed"
          + (f", {num(u['replay_missing'])} not in the recording" if u["replay_missing"] else "")),
-        ("tokens/turn", f"prompt {per['prompt_tokens']:g} ({per['new_prompt_tokens']:g} new), "
-         f"completion {per['completion_tokens']:g}"),
+        ("tokens/turn", (f"prompt {per['prompt_tokens']:g} ({per['new_prompt_tokens']:g} new), "
+                         f"completion {per['completion_tokens']:g}")),
         ("last turn", "—" if last is None else f"prompt {last[0]} ({last[0] - last[1]} new), completion {last[2]}"),
         ("tokens", f"{num(u['prompt_tokens'])} prompt, {num(u['completion_tokens'])} completion"),
         ("dollars", f"${u['dollars']:.4f}"),
@@ -287,7 +288,7 @@ def config_detail(world: World, agent_id: str) -> RenderableType:
             ("right", cfg.id),
             ("agent", f"{agent_id} ({agent.status})"),
             ("owner", owner),
-            ("editable by you", Text("yes", "green") if cfg.owner == "operator" else Text("no: only its owner may change it", "dim")),
+            ("editable by you", Text("yes", "green") if cfg.owner == OPERATOR else Text("no: only its owner may change it", "dim")),
             ("version", f"{cfg.version}, updated {world_t(cfg.updated)}"),
         ),
         heading("Configuration"),

@@ -10,16 +10,17 @@ from typing import Any
 from rich.text import Text
 
 from engine.events import Event
+from engine.ids import ACTING, CRASHED, FROZEN, OPERATOR, PAUSED, SLEEPING, STOPPED, THINKING
 
 # One colour per agent status, used everywhere a status is shown.
 STATUS_STYLE = {
-    "thinking": "cyan",
-    "acting": "green",
-    "sleeping": "dim",
-    "frozen": "bold blue",
-    "paused": "yellow",
-    "crashed": "bold red",
-    "stopped": "red",
+    THINKING: "cyan",
+    ACTING: "green",
+    SLEEPING: "dim",
+    FROZEN: "bold blue",
+    PAUSED: "yellow",
+    CRASHED: "bold red",
+    STOPPED: "red",
 }
 CONTRACT_STYLE = {
     "offered": "cyan",
@@ -46,7 +47,7 @@ def principal_text(principal: str | None) -> Text:
     """A principal's id; the operator stands out because that is the reader."""
     if principal is None:
         return Text("—", "dim")
-    return Text(principal, OPERATOR_STYLE if principal == "operator" else "")
+    return Text(principal, OPERATOR_STYLE if principal == OPERATOR else "")
 
 
 def num(value: float) -> str:
@@ -60,10 +61,6 @@ def compute_text(balance: float, width: int = 0) -> Text:
     if balance < 0:
         return Text(s, "bold blue")
     return Text(s)
-
-
-def rate_str(rate: float) -> str:
-    return f"{rate:g}"
 
 
 def duration(seconds: float | None) -> str:
@@ -130,7 +127,7 @@ Parts = tuple[str, str, str]
 
 
 def _status(ev: Any) -> Parts | None:
-    if ev.status == "frozen":
+    if ev.status == FROZEN:
         return None  # frequent for agents paying as they go; the table shows it
     return ev.status, STATUS_STYLE.get(ev.status, ""), f"{ev.agent_id} {ev.detail}".rstrip()
 
@@ -176,8 +173,9 @@ EVENT_LINES: dict[str, Callable[[Any], Parts | None]] = {
     "action_refused": lambda ev: ("refused", "red", f"{ev.principal} {ev.action}: {ev.reason}"),
     "brain_failed": lambda ev: ("failed", "red", f"{ev.agent_id}: {ev.error}"),
     # a bug in the engine (issue 12): loud, with what was undone and any broken invariant
-    "engine_error": lambda ev: ("ENGINE", "bold white on red", f"{ev.method} by {ev.principal} failed: {ev.error} "
-                                f"({ev.undone} changes undone{'; BROKEN ' + ', '.join(ev.broken) if ev.broken else ''})"),
+    "engine_error": lambda ev: ("ENGINE", "bold white on red", (
+        f"{ev.method} by {ev.principal} failed: {ev.error} "
+        f"({ev.undone} changes undone{'; BROKEN ' + ', '.join(ev.broken) if ev.broken else ''})")),
     "world_control": lambda ev: ("world", "bold yellow", f"{ev.what} {ev.detail}".rstrip()),
     "sandbox_incident": lambda ev: ("sandbox", "bold red", f"{ev.agent_id} {ev.failure}: {ev.detail}"),
     "bid_placed": _bid,

@@ -27,6 +27,7 @@ from rich.text import Text
 
 from engine.actions import Invoke
 from engine.events import Event
+from engine.ids import FROZEN
 
 from .format import duration, event_parts, short, world_t
 
@@ -178,7 +179,7 @@ def timeline(world: World, agent_id: str, news: AgentNews | None, now: float, li
                 what.append(f", {duration(alone - f.length)} sooner than by accrual", "blue")
         if helpers:
             what.append(f"; rescue from {', '.join(helpers)}", "blue")
-        rows.append(_row((f.t, FREEZE, i), "frozen", "bold blue", what))
+        rows.append(_row((f.t, FREEZE, i), FROZEN, "bold blue", what))
     seen: set[int] = set()
     for ev in events:
         if ev.seq in seen:

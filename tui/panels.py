@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from engine.ids import FROZEN
+
 if TYPE_CHECKING:
     from engine.world import World
 
@@ -51,7 +53,7 @@ def badges(world: World, readings: Mapping[str, Any]) -> dict[str, Badge]:
         return [full, f"{main} {short_unit}".rstrip(), str(main)]
 
     out = {
-        "agents": tiers(live, "live", frozen, "frozen"),
+        "agents": tiers(live, "live", frozen, FROZEN),
         "oracle": tiers(bids, "bids" if bids != 1 else "bid"),
         "rights": tiers(listed, "for sale"),
         "contracts": tiers(open_, "open", defaulted, "defaulted"),

@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from engine.config import ConfigError
+from engine.config import ConfigError, WorldConfig
 
 TITLE = "Agent Ecology"
 
@@ -63,9 +64,9 @@ def app_command(args: argparse.Namespace) -> str:
     return shlex.join(argv)
 
 
-def main_serve(args: argparse.Namespace) -> int:
-    from .cli import world_config
-
+def main_serve(args: argparse.Namespace, world_config: Callable[[argparse.Namespace], WorldConfig]) -> int:
+    """Serve the app; `world_config` reads the world the options name (the command line's
+    own reader, passed in: the command line imports this module, not the other way round)."""
     if args.resume or args.journal:
         print("ecology: error: serve starts one world per connection and records none: "
               "it takes no --resume or --journal", file=sys.stderr)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine.actions import Result, Write
+from engine.ids import OPERATOR
 
 from .screens.confirm import ConfirmScreen
 from .screens.form import Field, FormScreen
@@ -22,7 +23,6 @@ from .screens.form import Field, FormScreen
 if TYPE_CHECKING:
     from engine.world import World
 
-OPERATOR = "operator"
 MAX_SPEED = 1024.0
 MIN_SPEED = 1 / 64
 
@@ -116,7 +116,7 @@ class SteeringMixin:
     def _agent_field(self, name: str = "agent", label: str = "agent", value: str | None = None,
                      keep: Callable[[Any], bool] | None = None, **kw: Any) -> Field:
         return Field(name, label, "id", value or self.selected("agent") or "", choices=self._agents(keep),
-                     closed=True, hints=self._agent_hints(), words=kw.pop("words", ("agent",)), **kw)
+                     closed=True, hints=self._agent_hints(), **kw)
 
     # -- the world -------------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
@@ -153,8 +153,7 @@ class SteeringMixin:
                 Field("scrip", "scrip", "int", optional=True, placeholder="from your scrip (default 0)"),
                 Field("capacity", "capacity", "float", optional=True, placeholder="bucket capacity"),
                 Field("params", "params", "json", optional=True, placeholder='JSON, e.g. {"think_cost": 0.5}'),
-                Field("agent_id", "id", "id", optional=True, placeholder="default: the next free id",
-                      words=("taken", "agent id")),
+                Field("agent_id", "id", "id", optional=True, placeholder="default: the next free id"),
             ],
             self.call("ledger", "spawn"),
             lambda r: f"spawned {r.value['agent_id']}",
@@ -201,9 +200,8 @@ class SteeringMixin:
         self.form(
             "Transfer scrip",
             [
-                self._agent_field("to", "to", words=("recipient",)),
-                Field("amount", "amount", "int", placeholder=f"whole scrip (you have {have:,})",
-                      words=("scrip", "insufficient")),
+                self._agent_field("to", "to"),
+                Field("amount", "amount", "int", placeholder=f"whole scrip (you have {have:,})"),
             ],
             self.call("ledger", "transfer"),
             "scrip sent",
@@ -214,9 +212,8 @@ class SteeringMixin:
         self.form(
             "Transfer compute (rescue)",
             [
-                self._agent_field("to", "to", words=("recipient", "receiver")),
-                Field("amount", "amount", "float", placeholder=f"compute units (you have {have:,.1f})",
-                      words=("compute", "balance", "insufficient")),
+                self._agent_field("to", "to"),
+                Field("amount", "amount", "float", placeholder=f"compute units (you have {have:,.1f})"),
             ],
             self.call("ledger", "transfer_compute"),
             lambda r: f"credited {r.value['credited']:.2f} compute" + (f", {r.value['kept']:.2f} kept (capacity)" if r.value["kept"] else ""),
@@ -228,9 +225,8 @@ class SteeringMixin:
         self.form(
             "Transfer compute rate",
             [
-                self._agent_field("to", "to", words=("recipient",)),
-                Field("amount", "rate/s", "float", placeholder=f"units/s (your reserve: {have:g}/s)",
-                      words=("rate", "insufficient")),
+                self._agent_field("to", "to"),
+                Field("amount", "rate/s", "float", placeholder=f"units/s (your reserve: {have:g}/s)"),
             ],
             self.call("ledger", "transfer_rate"),
             lambda r: f"moved {r.value['moved']:g}/s",
@@ -241,8 +237,7 @@ class SteeringMixin:
         current = f"{self.world.ledger.buckets[agent].rate:g}" if agent else ""
         self.form(
             "Set an agent's compute rate",
-            [self._agent_field(), Field("rate", "rate/s", "float", current, placeholder="units/s",
-                                        words=("rate", "insufficient"))],
+            [self._agent_field(), Field("rate", "rate/s", "float", current, placeholder="units/s")],
             self.call("ledger", "set_rate"),
             lambda r: f"rate now {r.value['rate']:g}/s",
             description=f"The difference moves to or from your reserve ({self.world.ledger.buckets[OPERATOR].rate:g}/s).",
@@ -264,7 +259,7 @@ class SteeringMixin:
         cfg = agent.config_artifact.content if agent else {}
         brains = _brains()
         fields = [
-            self._agent_field(value=agent_id, words=("configure", "config right", "agent")),
+            self._agent_field(value=agent_id),
             Field("brain", "brain", "id", str(cfg.get("brain", "")), choices=brains, closed=True),
             Field("params", "params", "json", json.dumps(cfg.get("params", {}), sort_keys=True) if agent else "",
                   optional=True),
@@ -285,15 +280,14 @@ class SteeringMixin:
     # -- the oracle ----------------------------------------------------------------------------------
     def action_write_artifact(self) -> None:
         def submit(args: dict[str, Any]) -> Result:
-            world = self.world
-            return world.waist.perform(OPERATOR, Write(args["content"], args.get("artifact_id")), world.clock.now())
+            # A write is an action, not a service's method: World.act, beside World.invoke.
+            return self.world.act(Write(args["content"], args.get("artifact_id")))
 
         self.form(
             "Write an artifact",
             [
                 Field("content", "content", "text", placeholder="text to store (the oracle scores distinctiveness)"),
-                Field("artifact_id", "id", "id", optional=True, placeholder="default: a new id",
-                      words=("artifact id", "exists")),
+                Field("artifact_id", "id", "id", optional=True, placeholder="default: a new id"),
             ],
             submit,
             lambda r: f"wrote {r.value['artifact_id']} ({r.value['size']} B)",
@@ -314,9 +308,8 @@ class SteeringMixin:
             [
                 Field("artifact", "artifact", "id", self._my_bid_artifact() or (unbid[0] if unbid else ""),
                       placeholder="an artifact you own (w writes one)", choices=mine, closed=True,
-                      hints=self._artifact_hints(mine), words=("owned", "genesis", "artifact")),
-                Field("amount", "amount", "int", placeholder=f"whole scrip >= {cfg.min_bid}",
-                      words=("bid", "minimum", "scrip", "insufficient", "positive")),
+                      hints=self._artifact_hints(mine)),
+                Field("amount", "amount", "int", placeholder=f"whole scrip >= {cfg.min_bid}"),
             ],
             self.call("oracle", "bid"),
             lambda r: f"bid held; resolves in {r.value['resolves_in']:.0f}s",
@@ -358,10 +351,10 @@ class SteeringMixin:
             [
                 Field("artifact", "artifact", "id", self._my_selected_thing(), choices=mine, closed=True,
                       hints=self._artifact_hints(mine),
-                      placeholder="config:<agent>, a rate slice, a contract, data…", words=("owned", "artifact")),
+                      placeholder="config:<agent>, a rate slice, a contract, data…"),
                 Field("price", "price", "int", placeholder="whole scrip >= 0"),
                 Field("buyer", "only for", "id", optional=True, choices=self._principals(),
-                      hints=self._agent_hints(), placeholder="anyone", words=("buyer", "restrict")),
+                      hints=self._agent_hints(), placeholder="anyone"),
             ],
             self.call("market", "list"),
             lambda r: f"listed as {r.value['listing']}",
@@ -378,7 +371,7 @@ class SteeringMixin:
         self.form(
             "Buy a listing",
             [Field("listing", "listing", "id", listing, choices=buyable, closed=True, hints=hints,
-                   placeholder="an open listing", words=("listing", "reserved", "own listing"))],
+                   placeholder="an open listing")],
             self.call("market", "buy"),
             lambda r: f"bought {r.value['artifact']} for {r.value['paid']}",
             description=f"Atomic: the price goes to the seller and the artifact to you{price}, or nothing happens.",
@@ -400,9 +393,8 @@ class SteeringMixin:
             "Transfer an artifact or right",
             [
                 Field("artifact", "artifact", "id", self._my_selected_thing(), choices=self._mine(), closed=True,
-                      hints=self._artifact_hints(self._mine()), words=("owned", "artifact", "genesis")),
-                Field("to", "to", "id", choices=self._agents(), closed=True, hints=self._agent_hints(),
-                      words=("recipient", "service")),
+                      hints=self._artifact_hints(self._mine())),
+                Field("to", "to", "id", choices=self._agents(), closed=True, hints=self._agent_hints()),
             ],
             self.call("ledger", "transfer_artifact"),
             "transferred",
@@ -412,8 +404,7 @@ class SteeringMixin:
         have = self.world.ledger.buckets[OPERATOR].rate
         self.form(
             "Slice your compute rate",
-            [Field("amount", "rate/s", "float", placeholder=f"units/s (your reserve: {have:g}/s)",
-                   words=("rate", "amount", "insufficient"))],
+            [Field("amount", "rate/s", "float", placeholder=f"units/s (your reserve: {have:g}/s)")],
             self.call("rights", "slice_rate"),
             lambda r: f"made {r.value['artifact']} ({r.value['rate']:g}/s); sell it with l",
         )
@@ -437,7 +428,7 @@ class SteeringMixin:
         hints = {cid: f"{contracts[cid].content['status']}, {contracts[cid].content['principal']:,} "
                       f"{contracts[cid].content['lender']}→{contracts[cid].content['debtor']}" for cid in choices}
         return Field("contract", "contract", "id", selected if value is None else value, choices=choices,
-                     closed=True, hints=hints, words=kw.pop("words", ("contract",)), **kw)
+                     closed=True, hints=hints, **kw)
 
     def action_offer_loan(self) -> None:
         cap = self.world.config.contracts.max_rate_per_day
@@ -445,10 +436,8 @@ class SteeringMixin:
         self.form(
             "Offer a loan",
             [
-                Field("debtor", "debtor", "id", debtor, choices=self._agents(), closed=True, hints=self._agent_hints(),
-                      words=("debtor", "borrow", "yourself")),
-                Field("principal", "principal", "int", placeholder="whole scrip, held until accepted",
-                      words=("principal", "scrip", "insufficient")),
+                Field("debtor", "debtor", "id", debtor, choices=self._agents(), closed=True, hints=self._agent_hints()),
+                Field("principal", "principal", "int", placeholder="whole scrip, held until accepted"),
                 Field("rate_per_day", "rate/day", "float", placeholder=f"simple interest per day, 0 to {cap:g}"),
                 Field("due_in", "due in", "float", placeholder="seconds from acceptance"),
             ],
@@ -483,28 +472,23 @@ class SteeringMixin:
             owed = str(world.contracts.owed(art.content, world.clock.now()) or "")
         self.form(
             "Repay a loan",
-            [self._contract_field(self._contracts("active", "defaulted", role="debtor"), words=("contract", "debtor")),
-             Field("amount", "amount", "int", owed, placeholder="whole scrip, at most what you owe",
-                   words=("owe", "scrip", "insufficient", "positive"))],
+            [self._contract_field(self._contracts("active", "defaulted", role="debtor")),
+             Field("amount", "amount", "int", owed, placeholder="whole scrip, at most what you owe")],
             self.call("contracts", "repay"),
             lambda r: f"paid {r.value['paid']}; owed now {r.value['owed']} ({r.value['status']})",
         )
 
     def action_sell_claim(self) -> None:
-        def submit(args: dict[str, Any]) -> Result:
-            args["artifact"] = args.pop("contract")
-            return operator_invoke(self.world, "market", "list", args)
-
         self.form(
             "Sell a debt claim",
             [
-                self._contract_field(self._contracts("active", "defaulted", role="holder"),
-                                     words=("owned", "artifact", "contract")),
+                # A claim is sold as any artifact: the contract field is market.list's `artifact`.
+                self._contract_field(self._contracts("active", "defaulted", role="holder"), argument="artifact"),
                 Field("price", "price", "int", placeholder="whole scrip >= 0"),
                 Field("buyer", "only for", "id", optional=True, choices=self._principals(),
-                      hints=self._agent_hints(), placeholder="anyone", words=("buyer", "restrict")),
+                      hints=self._agent_hints(), placeholder="anyone"),
             ],
-            submit,
+            self.call("market", "list"),
             lambda r: f"claim listed as {r.value['listing']}",
             description="Future payments go to whoever holds the claim.",
         )

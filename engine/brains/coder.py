@@ -3,14 +3,14 @@ others' programs in its sandbox, so real CPU time turns into compute charges (an
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
 
 from ..actions import Action, Invoke, Sleep, Write
-from . import register
-from .base import Brain, BrainParams
+from ..brain_params import CoderParams
+from .base import Brain
 
 # Programs a coder writes: each defines run(**args) and returns something JSON-compatible.
-PROGRAMS = {
+PROGRAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "primes": (
         "def run(n=2000):\n"
         "    sieve = bytearray([1]) * (n + 1)\n"
@@ -48,18 +48,14 @@ PROGRAMS = {
 }
 
 
-@register
-class Coder(Brain):
+class Coder(Brain[CoderParams]):
     """Write a program, price it, then run programs (its own or others') now and then."""
 
     name = "coder"
     summary = "writes code artifacts and runs them in its sandbox"
+    memory = ("written", "unpriced", "ran_last")
 
-    class Params(BrainParams):
-        think_cost: float = Field(1.0, ge=0, allow_inf_nan=False)
-        price: int = Field(1, ge=0, description="scrip others pay to run its programs")
-        pause: float = Field(20.0, gt=0, description="seconds between runs")
-        max_programs: int = Field(2, ge=1, le=len(PROGRAMS))
+    Params = CoderParams
 
     def __init__(self, params, rng) -> None:
         super().__init__(params, rng)

@@ -10,11 +10,9 @@ borrower  accepts loans offered to it; reliable ones repay before due, others sp
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from ..actions import Action, Delete, Invoke, Sleep, Write
-from . import register
-from .base import Brain, BrainParams
+from ..brain_params import BorrowerParams, BuilderParams, LenderParams, TraderParams
+from .base import Brain
 
 VOCAB = (
     "ledger oracle market bid scrip compute rate right loan claim holder debtor lender "
@@ -25,19 +23,14 @@ VOCAB = (
 ).split()
 
 
-@register
-class Builder(Brain):
+class Builder(Brain[BuilderParams]):
     """Writes an artifact, bids on it, waits for the resolution, repeats."""
 
     name = "builder"
     summary = "writes artifacts and bids on them at the oracle"
+    memory = ("pending", "written")
 
-    class Params(BrainParams):
-        think_cost: float = Field(2.0, ge=0, allow_inf_nan=False)
-        words: int = Field(30, ge=1, le=2000)
-        bid_share: float = Field(0.2, gt=0, le=1, description="share of its scrip it bids")
-        max_bid: int = Field(20, ge=1)
-        keep_artifacts: int = Field(5, ge=1, description="older artifacts are deleted")
+    Params = BuilderParams
 
     def __init__(self, params, rng) -> None:
         super().__init__(params, rng)
@@ -65,22 +58,14 @@ class Builder(Brain):
         return Write(f"{view.id} at {view.wall_time}: {words} #{self.rng.randrange(10**9)}")
 
 
-@register
-class Trader(Brain):
+class Trader(Brain[TraderParams]):
     """Makes a market in rights."""
 
     name = "trader"
     summary = "slices and sells compute rate; buys rights; reconfigures agents it controls"
+    memory = ("configured", "listed_own_config", "made")
 
-    class Params(BrainParams):
-        think_cost: float = Field(1.0, ge=0, allow_inf_nan=False)
-        slice: float = Field(0.2, gt=0, description="rate per slice it makes")
-        ask: int = Field(8, ge=0, description="price it asks for a slice")
-        budget: int = Field(15, ge=0, description="most it pays for one listing")
-        want_rate: float = Field(2.5, ge=0, description="it buys rate slices while below this rate")
-        sell_own_config: bool = Field(False, description="list its own config right for sale")
-        config_price: int = Field(12, ge=0)
-        patience: float = Field(30.0, gt=0)
+    Params = TraderParams
 
     def __init__(self, params, rng) -> None:
         super().__init__(params, rng)
@@ -123,23 +108,13 @@ class Trader(Brain):
         return Sleep(until_event=("listing_created", "listing_sold"), timeout=p.patience)
 
 
-@register
-class Lender(Brain):
+class Lender(Brain[LenderParams]):
     """Lends to agents with a clean credit record; sometimes sells a claim."""
 
     name = "lender"
     summary = "offers loans, collects, sells some claims"
 
-    class Params(BrainParams):
-        think_cost: float = Field(1.0, ge=0, allow_inf_nan=False)
-        principal: int = Field(10, ge=1)
-        rate_per_day: float = Field(2.0, ge=0, description="simple interest per day")
-        due_in: float = Field(240.0, gt=0, description="seconds from acceptance to due")
-        reserve: int = Field(5, ge=0)
-        max_open: int = Field(3, ge=1)
-        sell_claims: float = Field(0.3, ge=0, le=1, description="chance it sells a claim it holds")
-        claim_price: int = Field(8, ge=0)
-        borrowers: str = Field("b", description="id prefix of the agents it lends to")
+    Params = LenderParams
 
     def decide(self, view) -> Action:
         p = self.params
@@ -158,17 +133,13 @@ class Lender(Brain):
         return Sleep(until_event="loan", timeout=60.0)
 
 
-@register
-class Borrower(Brain):
+class Borrower(Brain[BorrowerParams]):
     """Accepts loans offered to it; reliable ones repay, the others spend and default."""
 
     name = "borrower"
     summary = "accepts loans; repays (or not)"
 
-    class Params(BrainParams):
-        think_cost: float = Field(0.5, ge=0, allow_inf_nan=False)
-        reliable: bool = True
-        margin: float = Field(30.0, gt=0, description="repays this many seconds before due")
+    Params = BorrowerParams
 
     def decide(self, view) -> Action:
         p = self.params

@@ -44,26 +44,23 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import importlib
-import importlib.util
 import json
 import math
 import os
-import re
+import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
-from pydantic import Field, field_validator
 
 from ..actions import NOOP, Action, Sleep
 from ..llm_record import RecordedAnswer, request_key, row_for
-from . import register
-from .base import Brain, BrainParams
+from ..brain_params import OPENAI_HINT, BrainParams, LLMParams, openai_available, require_openai
+from .base import Brain
 from .llm_gate import EndpointGate, gate_for
 from .llm_prompt import (
-    DEFAULT_SYSTEM_PROMPT,
     InvalidAnswer,
     action_schema,
     changes,
@@ -75,31 +72,21 @@ from .llm_prompt import (
 )
 
 if TYPE_CHECKING:
-    from ..agent import AgentView
-    from ..llm_access import LLMAccess
+    from ..ports import LLMBudget, Observation
 
-INSTALL_HINT = "the llm brain needs the openai package: pip install -e '.[llm]' (or pip install openai)"
+INSTALL_HINT = OPENAI_HINT
 NO_KEY = "not-needed"  # local servers ignore the key, but the client wants one
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # How an answer is constrained, strongest first; a server that refuses one gets the next.
 # json_schema: OpenAI, vLLM, llama.cpp's llama-server, recent Ollama. llama_cpp: the
 # llama-cpp-python server's {"type": "json_object", "schema": ...}. ollama: Ollama's `format`.
 FORMAT_CHAIN = ("json_schema", "llama_cpp", "json_object", None)
-AnswerFormat = Literal["auto", "json_schema", "llama_cpp", "ollama", "json_object"]
 
 
 class LLMUnavailable(RuntimeError):
     """The brain cannot run at all (no openai package, no API key, no local model): a
     configuration problem, raised so the agent backs off and, if it persists, is marked
     crashed with this reason."""
-
-
-def openai_available() -> bool:
-    try:
-        return importlib.util.find_spec("openai") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _import_openai() -> Any:
@@ -149,89 +136,25 @@ class CallFailed(Exception):
         self.again_now = again_now  # the request changed (a weaker answer format): not a retry
 
 
-@register
-class LLMBrain(Brain):
+class LLMBrain(Brain[LLMParams]):
     """Asks an OpenAI-compatible chat endpoint for each action; charged by the tokens used."""
 
     name = "llm"
     summary = "an LLM behind any OpenAI-compatible endpoint chooses each action"
     is_async = True
+    # Its usage, kept by checkpoints (the conversation is rebuilt from what it observes).
+    memory = ("calls", "turns", "answers", "answered", "failed_turns", "replay_missing", "consecutive_failures",
+              "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "dollars", "budget_exhausted")
 
-    class Params(BrainParams):
-        think_cost: float = Field(
-            1.0, ge=0, allow_inf_nan=False, description="floor: the least compute a thought costs"
-        )
-        model: str = Field("llama3.2", min_length=1, max_length=200, description="model name the server knows")
-        base_url: str = Field(
-            "http://127.0.0.1:11434/v1", min_length=1, max_length=500,
-            description="OpenAI-compatible API root (Ollama, llama.cpp server, vLLM, ...)",
-        )
-        local: bool = Field(False, description="serve the model here: start the llama.cpp server on loopback "
-                            "(base_url and model are then ignored)")
-        local_model: str | None = Field(None, min_length=1, max_length=4096,
-                                        description="GGUF file for local = true (none: the packaged small model)")
-        api_key_env: str | None = Field(
-            None, max_length=100, description="environment variable holding the API key (none: 'not-needed')"
-        )
-        system_prompt: str = Field(
-            DEFAULT_SYSTEM_PROMPT, max_length=20_000,
-            description="the agent's role and goals, at the top of each turn's message "
-            "(the rules, the answer format and the vocabulary form the shared system prefix)",
-        )
-        temperature: float = Field(0.7, ge=0, le=2, allow_inf_nan=False)
-        max_tokens: int = Field(256, ge=1, le=65_536, description="longest answer")
-        timeout: float = Field(60.0, gt=0, le=3600, allow_inf_nan=False, description="seconds one request may take")
-        max_retries: int = Field(2, ge=0, le=20, description="retries after a timeout, 429, 5xx or lost connection")
-        retry_backoff: float = Field(
-            0.5, gt=0, le=600, allow_inf_nan=False, description="real seconds before the first retry; doubles"
-        )
-        max_retry_wait: float = Field(
-            30.0, gt=0, le=3600, allow_inf_nan=False, description="cap on any one wait, Retry-After included"
-        )
-        max_in_flight: int = Field(
-            4, ge=1, le=256, description="requests in flight to this endpoint at once, across all its agents "
-            "(the rest queue in turn); a local server takes one at a time"
-        )
-        compute_per_token: float = Field(
-            0.002, ge=0, allow_inf_nan=False, description="thought cost = tokens used * this (at least think_cost)"
-        )
-        dollars_per_1k_tokens: float = Field(
-            0.0, ge=0, allow_inf_nan=False, description="charged to the world's llm_budget"
-        )
-        json_mode: bool = Field(True, description="constrain the answer (answer_format); false: plain text, parsed")
-        answer_format: AnswerFormat = Field(
-            "auto", description="how the answer is constrained: json_schema, llama_cpp, ollama or json_object; "
-            "auto tries the strongest and steps down when a server refuses"
-        )
-        history: int = Field(3, ge=0, le=100, description="recent turns shown to the model")
-        peers: int = Field(6, ge=0, le=1000, description="other agents shown in the observation")
-        max_items: int = Field(5, ge=1, le=100, description="most artifacts, listings, contracts shown")
-        max_sleep: float = Field(600.0, gt=0, allow_inf_nan=False, description="longest sleep the model may choose")
-        budget_sleep: float = Field(
-            300.0, gt=0, allow_inf_nan=False, description="world seconds between budget checks once it is spent"
-        )
-        @field_validator("api_key_env")
-        @classmethod
-        def _env_name(cls, v: str | None) -> str | None:
-            if v is not None and not _ENV_NAME.match(v):
-                raise ValueError(f"not an environment variable name: {v!r}")
-            return v
-
-        @field_validator("base_url")
-        @classmethod
-        def _url(cls, v: str) -> str:
-            if not v.startswith(("http://", "https://")):
-                raise ValueError(f"base_url must start with http:// or https://, got {v!r}")
-            return v
+    Params = LLMParams
 
     @classmethod
     def validate_params(cls, params: dict[str, Any] | None) -> BrainParams:
         validated = super().validate_params(params)
-        if not openai_available():
-            raise ValueError(INSTALL_HINT)
+        require_openai()
         return validated
 
-    def __init__(self, params: BrainParams, rng) -> None:
+    def __init__(self, params: LLMParams, rng: random.Random) -> None:
         super().__init__(params, rng)
         p = params
         self._client: Any = None
@@ -274,7 +197,8 @@ class LLMBrain(Brain):
                        "prompt_eval_s": 0.0, "prompt_eval_tokens": 0, "generate_s": 0.0, "generated_tokens": 0}
 
     # -- the turn -----------------------------------------------------------------------------
-    async def decide(self, view: AgentView) -> Action:
+    # An async brain (is_async): the agent awaits the action its decide returns.
+    async def decide(self, view: Observation) -> Action:  # type: ignore[override]
         access = view.llm
         self._agent_id = view.id
         self._remember(view)
@@ -292,7 +216,8 @@ class LLMBrain(Brain):
         got = await self._answer(access, asked, key, view)
         if got is None:
             self.replay_missing += 1
-            return self._fail(view, access, f"no recorded answer for this request in {access.replay.source} "
+            source = access.replay.source if access.replay is not None else "the recording"
+            return self._fail(view, access, f"no recorded answer for this request in {source} "
                               "(the replayed world asked what the recording never saw)")
         if got.error is not None:
             return self._fail(view, access, got.error)
@@ -323,7 +248,7 @@ class LLMBrain(Brain):
 
         return LOCAL_MODEL_NAME if self.params.local else self.params.model
 
-    async def _answer(self, access: LLMAccess, asked: dict[str, Any], key: str, view: AgentView) -> RecordedAnswer | None:
+    async def _answer(self, access: LLMBudget, asked: dict[str, Any], key: str, view: Observation) -> RecordedAnswer | None:
         """The answer from the recording being replayed (None when it has none), or from
         the model, journalled."""
         replay = access.replay
@@ -334,7 +259,7 @@ class LLMBrain(Brain):
         access.record(row_for(key, view.id, view.now, asked["model"], params, got))
         return got
 
-    def _remember(self, view: AgentView) -> None:
+    def _remember(self, view: Observation) -> None:
         """Pair the previous turn's answer with the result the world gave it."""
         if self._pending is not None:
             self.history.append(
@@ -342,7 +267,7 @@ class LLMBrain(Brain):
             )
             self._pending = None
 
-    def _messages(self, view: AgentView, access: LLMAccess) -> list[dict[str, str]]:
+    def _messages(self, view: Observation, access: LLMBudget) -> list[dict[str, str]]:
         p = self.params
         if self._prefix is None:
             services = access.services()
@@ -357,7 +282,7 @@ class LLMBrain(Brain):
             {"role": "user", "content": user_message(p.system_prompt, obs, changed, history, self.error)},
         ]
 
-    def _fail(self, view: AgentView, access: LLMAccess, error: str, keep_cost: bool = False) -> Action:
+    def _fail(self, view: Observation, access: LLMBudget, error: str, keep_cost: bool = False) -> Action:
         """A failed turn: charged (the thought happened), the error kept for the next turn."""
         if not keep_cost:
             self.thought_cost = self.params.think_cost
@@ -369,7 +294,7 @@ class LLMBrain(Brain):
         return NOOP
 
     # -- the budget -----------------------------------------------------------------------------
-    def _budget_spent(self, access: LLMAccess) -> bool:
+    def _budget_spent(self, access: LLMBudget) -> bool:
         if self.params.dollars_per_1k_tokens <= 0:
             return False
         spent = access.exhausted()
@@ -377,14 +302,14 @@ class LLMBrain(Brain):
             self.budget_exhausted = False
         return spent
 
-    def _pay(self, access: LLMAccess, tokens: int) -> bool:
+    def _pay(self, access: LLMBudget, tokens: int) -> bool:
         """Charge the budget; False when it could not pay in full (thinking stops)."""
         dollars = tokens / 1000.0 * self.params.dollars_per_1k_tokens
         paid = access.spend(dollars)
         self.dollars += paid
         return paid >= dollars
 
-    def _stop_thinking(self, access: LLMAccess, charged: bool = False) -> Action:
+    def _stop_thinking(self, access: LLMBudget, charged: bool = False) -> Action:
         """The budget is spent: no call, no compute; sleep until the budget has room."""
         if not charged:
             self.thought_cost = 0.0
@@ -452,9 +377,10 @@ class LLMBrain(Brain):
         elif p.api_key_env is None:
             key = NO_KEY
         else:
-            key = os.environ.get(p.api_key_env)
-            if not key:
+            from_env = os.environ.get(p.api_key_env)
+            if not from_env:
                 raise LLMUnavailable(f"the llm brain's api_key_env {p.api_key_env!r} is not set in the environment")
+            key = from_env
         endpoint = self._endpoint
 
         def make() -> Any:

@@ -39,11 +39,11 @@ from pydantic import (
 )
 
 from ..actions import NOOP, Action, Delete, Invoke, Read, Sleep, Write
+from ..brain_params import DEFAULT_SYSTEM_PROMPT
 from ..events import EVENT_KINDS
 
 if TYPE_CHECKING:
-    from ..agent import AgentView
-    from ..llm_access import LLMAccess
+    from ..ports import LLMBudget, Observation
 
 # The rules of the world, first in every request of every agent (the cached prefix).
 WORLD_RULES = (
@@ -54,11 +54,6 @@ WORLD_RULES = (
     "top bids are scored and their owners paid. You can also trade on the market, lend and "
     "borrow, and help or pay other agents. Think briefly, act purposefully, and sleep when "
     "there is nothing worth paying compute for."
-)
-# The role an agent plays when its params give none (the start of each user message).
-DEFAULT_SYSTEM_PROMPT = (
-    "Earn scrip: write short, distinctive artifacts and bid on them before each oracle "
-    "resolution; keep some scrip in reserve, and sleep when there is nothing worth doing."
 )
 
 ANSWER_FORMAT = """\
@@ -203,7 +198,7 @@ def _clip(value: Any, limit: int) -> Any:
     return text[: limit - 15] + "... (truncated)"
 
 
-def observation(view: AgentView, access: LLMAccess | None, *, peers: int = 6, max_items: int = 5) -> dict[str, Any]:
+def observation(view: Observation, access: LLMBudget | None, *, peers: int = 6, max_items: int = 5) -> dict[str, Any]:
     """The agent's situation now, time injected, small and bounded: at most `max_items`
     of each list (the newest), and how many more there are."""
     me = view.id
@@ -582,7 +577,7 @@ def to_action(answer: Any, *, max_sleep: float = 600.0) -> Action:
         if answer.until_event:
             timeout = min(answer.timeout if answer.timeout is not None else max_sleep, max_sleep)
             return Sleep(until_event=tuple(answer.until_event), timeout=timeout, only_mine=answer.only_mine)
-        return Sleep(seconds=min(float(answer.seconds), max_sleep))
+        return Sleep(seconds=min(float(answer.seconds or 0.0), max_sleep))  # (never None here: _what)
     raise InvalidAnswer(f"unknown answer {answer!r}")  # pragma: no cover - the union is closed
 
 

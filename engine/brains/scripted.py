@@ -8,27 +8,18 @@ frozen agents' debt with their own compute (rescuer), and the rich found new age
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
-
-from ..actions import NOOP, Action, Delete, Invoke, Sleep, Write
-from . import register
-from .base import Brain, BrainParams
+from ..actions import NOOP, Action, Delete, Invoke, ScripAtLeast, Sleep, Write
+from ..brain_params import BoltzmannParams, DreamerParams, FounderParams, PhilanthropistParams, RescuerParams
+from .base import Brain
 
 
-@register
-class Boltzmann(Brain):
+class Boltzmann(Brain[BoltzmannParams]):
     """Gives one scrip to a random other agent (Boltzmann wealth model)."""
 
     name = "boltzmann"
     summary = "gives 1 scrip to a random other agent"
 
-    class Params(BrainParams):
-        think_cost: float = Field(0.5, ge=0, allow_inf_nan=False)
-        when_broke: Literal["noop", "sleep"] = Field(
-            "noop", description="with no scrip: noop like Mesa's model, or sleep until paid"
-        )
+    Params = BoltzmannParams
 
     def __init__(self, params, rng) -> None:
         super().__init__(params, rng)
@@ -49,18 +40,13 @@ class Boltzmann(Brain):
         return give
 
 
-@register
-class Philanthropist(Brain):
+class Philanthropist(Brain[PhilanthropistParams]):
     """Gives part of its scrip to the poorest of a few agents it looks at."""
 
     name = "philanthropist"
     summary = "gives scrip to the poorest agent it sees"
 
-    class Params(BrainParams):
-        keep: int = Field(5, ge=0, description="scrip it never gives away")
-        gift: int = Field(2, ge=1)
-        sample: int = Field(5, ge=1, le=100, description="agents looked at per decision")
-        patience: float = Field(30.0, gt=0, description="longest sleep while waiting for scrip")
+    Params = PhilanthropistParams
 
     def decide(self, view) -> Action:
         p = self.params
@@ -73,18 +59,15 @@ class Philanthropist(Brain):
         return Invoke("ledger", "transfer", {"to": poorest, "amount": p.gift})
 
 
-@register
-class Dreamer(Brain):
+class Dreamer(Brain[DreamerParams]):
     """An expensive thinker: long thoughts, each written down as an artifact. It falls into
     compute debt and freezes until accrual (or a rescuer) pays it off."""
 
     name = "dreamer"
     summary = "expensive thoughts written as artifacts; often frozen"
+    memory = ("written",)
 
-    class Params(BrainParams):
-        think_cost: float = Field(6.0, ge=0, allow_inf_nan=False)
-        words: int = Field(12, ge=1, le=10_000)
-        keep_artifacts: int = Field(5, ge=1, description="older thoughts are deleted")
+    Params = DreamerParams
 
     VOCAB = (
         "scrip", "compute", "debt", "oracle", "bid", "market", "rate", "right", "loan",
@@ -107,18 +90,13 @@ class Dreamer(Brain):
         return Write(f"{view.wall_time} {view.id} dreams: {words}")
 
 
-@register
-class Rescuer(Brain):
+class Rescuer(Brain[RescuerParams]):
     """Pays off frozen agents' compute debt from its own positive balance."""
 
     name = "rescuer"
     summary = "transfers compute to frozen agents"
 
-    class Params(BrainParams):
-        think_cost: float = Field(0.2, ge=0, allow_inf_nan=False)
-        reserve: float = Field(2.0, ge=0, description="compute it keeps for itself")
-        amount: float = Field(3.0, gt=0, description="compute given per rescue")
-        patience: float = Field(20.0, gt=0)
+    Params = RescuerParams
 
     def decide(self, view) -> Action:
         p = self.params
@@ -130,20 +108,15 @@ class Rescuer(Brain):
         return Sleep(until_event="agent_status", timeout=p.patience)
 
 
-@register
-class Founder(Brain):
+class Founder(Brain[FounderParams]):
     """Saves scrip (sleeping until it is rich enough) and then founds a new agent,
     paying it scrip and a slice of its own compute rate."""
 
     name = "founder"
     summary = "saves up, then spawns a child agent"
+    memory = ("children",)
 
-    class Params(BrainParams):
-        threshold: int = Field(40, ge=1, description="scrip needed before founding")
-        endowment: int = Field(10, ge=0, description="scrip given to the child")
-        rate_share: float = Field(0.25, gt=0, lt=1, description="share of its rate given")
-        child_brain: str = "boltzmann"
-        max_children: int = Field(2, ge=0)
+    Params = FounderParams
 
     def __init__(self, params, rng) -> None:
         super().__init__(params, rng)
@@ -157,7 +130,7 @@ class Founder(Brain):
                 return Invoke("ledger", "transfer", {"to": other, "amount": 1})
             return Sleep(seconds=30.0)
         if view.scrip < p.threshold:
-            return Sleep(until=lambda v: v.scrip >= p.threshold, timeout=120.0)
+            return Sleep(until=ScripAtLeast(p.threshold), timeout=120.0)
         self.children += 1
         return Invoke(
             "ledger",

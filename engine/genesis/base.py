@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..bounds import Bound
 
 if TYPE_CHECKING:
-    from ..world import World
+    from ..ports import Services
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +54,9 @@ class GenesisMethod:
             self.exact = self.required
         self.bounds = tuple((n, p.bound) for n, p in self.params.items() if p.bound is not None)
         self._checks = tuple((n, b.checker(n)) for n, b in self.bounds)
-        if len(self.bounds) == 1 and self.bounds[0][1].whole_range() is not None:
-            self.whole = (self.bounds[0][0], *self.bounds[0][1].whole_range())
+        whole = self.bounds[0][1].whole_range() if len(self.bounds) == 1 else None
+        if whole is not None:
+            self.whole = (self.bounds[0][0], *whole)
 
     def check_numbers(self, args: dict[str, Any], config: Any) -> dict[str, Any]:
         """`args` with every numeric argument checked against its bound (normalised: -0.0 is
@@ -90,7 +91,7 @@ class GenesisArtifact:
     id: str = "genesis"
     description: str = ""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: Services) -> None:
         self.world = world
         self.methods: dict[str, GenesisMethod] = {}
         for attr in dir(type(self)):

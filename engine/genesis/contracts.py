@@ -37,8 +37,7 @@ from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
     from ..artifacts import Artifact
-    from ..scheduler import Timer
-    from ..world import World
+    from ..ports import Services, TimerHandle
 
 HOLDER = "contracts"
 DAY = 86_400
@@ -61,11 +60,11 @@ def elapsed(t: float, since: float) -> tuple[int, int]:
     return tn * sd - sn * td, td * sd
 
 
-def owed_at_due(principal: int, rate: object, due_in: object) -> int:
+def owed_at_due(principal: int, rate: float, due_in: float) -> int:
     return principal + interest(principal, written(rate), written(due_in))
 
 
-def due_time(accepted_at: float, due_in: object) -> float:
+def due_time(accepted_at: float, due_in: float) -> float:
     """accepted_at + due_in as a float no earlier than the exact sum, so collection never
     runs before the loan is due."""
     exact_due = exact_time(accepted_at) + written(due_in)
@@ -82,7 +81,7 @@ class ContractsArtifact(GenesisArtifact):
     id = HOLDER
     description = "Loans as contract artifacts: offer, accept, decline, cancel, repay; collected at due."
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: Services) -> None:
         super().__init__(world)
         self.contracts: dict[str, Artifact] = {}
         self._due: list[tuple[float, str]] = []  # (due time, contract id) of active contracts
@@ -91,8 +90,43 @@ class ContractsArtifact(GenesisArtifact):
         self.credit: dict[str, dict[str, int]] = {}
         self._settled: deque[str] = deque()
         self.retired = 0
-        self._collector: Timer | None = None  # the scheduler's timer at the earliest due time
+        self._collector: TimerHandle | None = None  # the scheduler's timer at the earliest due time
         self._ids = 0
+
+    # -- a checkpoint's view of the contracts (the contracts themselves are artifacts) ------------
+    @property
+    def timer(self) -> TimerHandle | None:
+        return self._collector
+
+    def dump(self) -> dict[str, Any]:
+        return {"contracts": list(self.contracts), "due": [list(e) for e in self._due], "credit": self.credit,
+                "settled": list(self._settled), "retired": self.retired, "ids": self._ids,
+                "timer": self._collector is not None}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back dumped books: the contracts are the store's artifacts of those ids."""
+        store = self.world.artifacts.by_id
+        ids = state["contracts"]
+        if not isinstance(ids, list) or not all(isinstance(c, str) and c in store and store[c].kind == "contract"
+                                                for c in ids):
+            raise ValueError("the contracts name artifacts that are not contracts")
+        due = state["due"]
+        if not isinstance(due, list) or not all(isinstance(e, list) and len(e) == 2 and type(e[0]) in (float, int)
+                                                and e[1] in ids for e in due):
+            raise ValueError("the contracts' due times must be [time, contract] pairs")
+        credit = state["credit"]
+        if not isinstance(credit, dict) or not all(
+                isinstance(r, dict) and all(type(n) is int for n in r.values()) for r in credit.values()):
+            raise ValueError("the credit records must be tables of whole numbers")
+        if not (type(state["retired"]) is int and type(state["ids"]) is int and isinstance(state["settled"], list)):
+            raise ValueError("the contracts' counters must be whole numbers")
+        self.contracts = {c: store[c] for c in ids}
+        self._due = [(float(t), c) for t, c in due]  # the heap's own order, as it was
+        self.credit = {k: dict(v) for k, v in credit.items()}
+        self._settled = deque(c for c in state["settled"] if isinstance(c, str))
+        self.retired, self._ids = state["retired"], state["ids"]
+        if state.get("timer"):
+            self._collector = self.world.scheduler.timer(self._collect_due)
 
     # -- reading ----------------------------------------------------------------------------------
     def _contract(self, contract_id: object) -> dict[str, Any]:
@@ -370,11 +404,11 @@ class ContractsArtifact(GenesisArtifact):
 
     def _require_party(self, c: dict[str, Any], caller: str, role: str, verb: str) -> None:
         if c[role] != caller:
-            raise Refusal(f"only the {role} ({c[role]}) may {verb} this contract, not {caller}", "not_owner")
+            raise Refusal(f"only the {role} ({c[role]}) may {verb} this contract, not {caller}", "not_owner", "contract")
 
     def _require_status(self, c: dict[str, Any], contract_id: str, allowed: tuple[str, ...]) -> None:
         if c["status"] not in allowed:
-            raise Refusal(f"{contract_id} is {c['status']}; this needs it {' or '.join(allowed)}", "invalid")
+            raise Refusal(f"{contract_id} is {c['status']}; this needs it {' or '.join(allowed)}", "invalid", "contract")
 
     def _log(self, contract_id: str, c: dict[str, Any], what: str, amount: int, now: float,
              holder: str | None = None) -> None:

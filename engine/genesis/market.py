@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from ..bounds import PRICE, shown
 from ..errors import Refusal
 from ..events import ListingCancelled, ListingCreated, ListingSold
+from ..ids import OPERATOR
 from .base import GenesisArtifact, Param, method
+from .custody import CUSTODIAN, move_artifact
 
 if TYPE_CHECKING:
-    from ..world import World
+    from ..ports import Services
 
-CUSTODIAN = "market"
 
 
 @dataclass(slots=True)
@@ -37,17 +38,52 @@ class Listing:
     closed_at: float | None = None
 
 
+def _row(x: Listing) -> list[Any]:
+    return [x.id, x.seller, x.artifact_id, x.artifact_kind, x.price, x.buyer, x.t, x.status, x.sold_to, x.closed_at]
+
+
+_OPTIONAL_STR = (str, type(None))
+_TIME = (float, int)
+_LISTING = ((str,), (str,), (str,), (str,), (int,), _OPTIONAL_STR, _TIME, (str,), _OPTIONAL_STR, (*_TIME, type(None)))
+
+
+def _listing(row: Any) -> Listing:
+    if not (isinstance(row, list) and len(row) == len(_LISTING)
+            and all(type(v) in t for v, t in zip(row, _LISTING))):
+        raise ValueError("a dumped listing does not have the fields a listing has")
+    return Listing(*row)
+
+
 class MarketArtifact(GenesisArtifact):
     id = CUSTODIAN
     description = "Escrow: list an artifact you own for a price; buying is atomic."
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: Services) -> None:
         super().__init__(world)
         self.open: dict[str, Listing] = {}
         self.closed: deque[Listing] = deque(maxlen=world.config.market.keep)
         self.by_artifact: dict[str, str] = {}  # artifact id -> open listing id
         self._ids = 0
         self.sold = 0
+
+    # -- a checkpoint's view of the market ------------------------------------------------------
+    def dump(self, recent: int | None = None) -> dict[str, Any]:
+        closed = list(self.closed)
+        return {"open": [_row(x) for x in self.open.values()],
+                "closed": [_row(x) for x in (closed if recent is None else closed[-recent:])],
+                "ids": self._ids, "sold": self.sold}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back dumped books, checked first."""
+        open_ = [_listing(r) for r in state["open"]]
+        closed = [_listing(r) for r in state["closed"]]
+        if not all(type(state[k]) is int and state[k] >= 0 for k in ("ids", "sold")):
+            raise ValueError("the market's counters must be whole numbers >= 0")
+        self.open = {x.id: x for x in open_}
+        self.by_artifact = {x.artifact_id: x.id for x in open_}
+        self.closed.clear()
+        self.closed.extend(closed)
+        self._ids, self.sold = state["ids"], state["sold"]
 
     def seller_of(self, artifact_id: str) -> str | None:
         listing_id = self.by_artifact.get(artifact_id)
@@ -76,7 +112,7 @@ class MarketArtifact(GenesisArtifact):
         art = world.artifacts.get(args["artifact"])
         if art.owner != caller:
             raise Refusal(f"cannot list {art.id}: it is owned by {art.owner}, not {caller}", "not_owner", "artifact")
-        world.move_artifact(art.id, caller, CUSTODIAN, now)
+        move_artifact(world, art.id, caller, CUSTODIAN, now)
         undo = world.ledger.undo
         undo.attrs(self, "_ids")
         self._ids += 1
@@ -95,20 +131,20 @@ class MarketArtifact(GenesisArtifact):
         ledger = world.ledger
         listing = self._listing(args["listing"])
         if listing.seller == caller:
-            raise Refusal(f"{listing.id} is your own listing; cancel it instead", "invalid")
+            raise Refusal(f"{listing.id} is your own listing; cancel it instead", "invalid", "listing")
         if listing.buyer is not None and listing.buyer != caller:
-            raise Refusal(f"{listing.id} is reserved for {listing.buyer}", "forbidden")
+            raise Refusal(f"{listing.id} is reserved for {listing.buyer}", "forbidden", "listing")
         have = ledger.scrip[caller]
         if have < listing.price:
             raise Refusal(f"insufficient scrip: have {have}, need {listing.price}", "insufficient")
-        art = world.artifacts.get(listing.artifact_id)
+        art = world.artifacts.get(listing.artifact_id, "listing")
         room = ledger.disk_quota[caller] - ledger.disk_used[caller]
         if art.charged and art.size > room:
             raise Refusal(f"no disk room for {art.id}: {art.size} bytes, {room} free", "quota")
         # Everything is checked: from here on nothing can refuse.
         if listing.price:
             ledger.transfer_scrip(caller, listing.seller, listing.price)
-        world.move_artifact(art.id, CUSTODIAN, caller, now)
+        move_artifact(world, art.id, CUSTODIAN, caller, now)
         self._close(listing, "sold", now, caller)
         ledger.undo.attrs(self, "sold")
         self.sold += 1
@@ -118,10 +154,9 @@ class MarketArtifact(GenesisArtifact):
 
     @method("cancel", "Withdraw your listing; the artifact comes back to you.", listing="listing id")
     def cancel(self, caller: str, args: dict[str, Any], now: float) -> None:
-        world = self.world
         listing = self._listing(args["listing"])
-        if listing.seller != caller and caller != "operator":
-            raise Refusal(f"{listing.id} is {listing.seller}'s listing, not {caller}'s", "not_owner")
+        if listing.seller != caller and caller != OPERATOR:
+            raise Refusal(f"{listing.id} is {listing.seller}'s listing, not {caller}'s", "not_owner", "listing")
         self._return(listing, now)
 
     def withdraw(self, artifact_id: str, now: float) -> None:
@@ -132,7 +167,7 @@ class MarketArtifact(GenesisArtifact):
             self._return(self.open[listing_id], now)
 
     def _return(self, listing: Listing, now: float) -> None:
-        self.world.move_artifact(listing.artifact_id, CUSTODIAN, listing.seller, now)
+        move_artifact(self.world, listing.artifact_id, CUSTODIAN, listing.seller, now)
         self._close(listing, "cancelled", now, None)
         self.world.bus.publish(ListingCancelled(now, listing.id, listing.seller, listing.artifact_id))
 

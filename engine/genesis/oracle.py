@@ -20,15 +20,24 @@ from typing import TYPE_CHECKING, Any
 from ..bounds import scrip, shown, written
 from ..errors import Refusal
 from ..events import BidCancelled, BidPlaced, OracleResolved, ScripMinted
+from ..ids import agent_sort_key
 from ..scoring import Scorer, build_scorer
 from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
-    from ..scheduler import Timer
-    from ..world import World
+    from ..ports import Services, TimerHandle
 
 HOLDER = "oracle"
 BID = scrip(lambda cfg: cfg.oracle.min_bid)
+
+
+def _rows(rows: Any, types: tuple) -> list[list[Any]]:
+    """Rows of a dumped table, each checked field by field (a journal is hostile input)."""
+    if not isinstance(rows, list) or not all(
+            isinstance(r, list) and len(r) == len(types) and all(isinstance(v, t) and type(v) is not bool
+                                                                  for v, t in zip(r, types)) for r in rows):
+        raise ValueError("a dumped table's rows do not have the fields it keeps")
+    return rows
 
 
 def minted_for(score: int, mint_ratio: float) -> int:
@@ -51,7 +60,7 @@ class OracleArtifact(GenesisArtifact):
     id = HOLDER
     description = "Anytime bids on artifacts you own; periodic resolution mints scrip for the winners."
 
-    def __init__(self, world: World, scorer: Scorer | None = None) -> None:
+    def __init__(self, world: Services, scorer: Scorer | None = None) -> None:
         super().__init__(world)
         cfg = world.config.oracle
         self.cfg = cfg
@@ -61,7 +70,7 @@ class OracleArtifact(GenesisArtifact):
         self.resolved = 0
         self.minted_total = 0
         self._bid_ids = 0
-        self._timer: Timer | None = None  # the scheduler's timer for the next resolution
+        self._timer: TimerHandle | None = None  # the scheduler's timer for the next resolution
 
     # -- agents' methods ------------------------------------------------------------------------
     @method("bid", "Bid on an artifact you own for the next resolution; the amount is held now. "
@@ -123,6 +132,40 @@ class OracleArtifact(GenesisArtifact):
         return self.resolve(now, trigger="operator")
 
     # -- resolution -----------------------------------------------------------------------------
+    # -- a checkpoint's view of the oracle -------------------------------------------------------
+    @property
+    def timer(self) -> TimerHandle | None:
+        return self._timer
+
+    def dump(self, recent: int | None = None) -> dict[str, Any]:
+        """Its books: open bids in order, past resolutions (the last `recent`, or all kept),
+        counters, the scorer's memory and whether its timer exists (the calendar has when)."""
+        resolutions = list(self.resolutions)
+        scorer = self.scorer
+        return {
+            "bids": [[b.id, b.bidder, b.artifact_id, b.amount, b.t] for b in self.bids.values()],
+            "resolved": self.resolved, "minted_total": self.minted_total, "bid_ids": self._bid_ids,
+            "resolutions": resolutions if recent is None else resolutions[-recent:],
+            "scorer": scorer.memory() if hasattr(scorer, "memory") else None,
+            "timer": self._timer is not None,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Take back dumped books, checked first."""
+        bids = [Bid(*b) for b in _rows(state["bids"], (int, str, str, int, (float, int)))]
+        counts = (state["resolved"], state["minted_total"], state["bid_ids"])
+        if not all(type(n) is int and n >= 0 for n in counts) or not isinstance(state["resolutions"], list):
+            raise ValueError("the oracle's counters must be whole numbers >= 0, its resolutions a list")
+        memory = state.get("scorer")
+        if memory is not None and hasattr(self.scorer, "remember"):
+            self.scorer.remember(memory)
+        self.bids = {(b.bidder, b.artifact_id): b for b in bids}
+        self.resolved, self.minted_total, self._bid_ids = counts
+        self.resolutions.clear()
+        self.resolutions.extend(state["resolutions"])
+        if state.get("timer"):
+            self._timer = self.world.scheduler.timer(self._scheduled)
+
     def ranked(self) -> list[Bid]:
         return sorted(self.bids.values(), key=lambda b: (-b.amount, b.t, b.id))
 
@@ -138,7 +181,8 @@ class OracleArtifact(GenesisArtifact):
 
     def _scheduled(self, now: float) -> None:
         self.resolve(now, trigger="schedule")
-        self._timer.reschedule(self._next_resolution(now))
+        if self._timer is not None:  # (set by start, which set this call)
+            self._timer.reschedule(self._next_resolution(now))
 
     def resolve(self, now: float, trigger: str = "schedule") -> dict[str, Any]:
         world = self.world
@@ -150,8 +194,9 @@ class OracleArtifact(GenesisArtifact):
             undo.mapping(self.bids)
             undo.items(self.resolutions)
             undo.attrs(self, "resolved", "minted_total")
-            if hasattr(self.scorer, "remember"):
-                undo.call(self.scorer.remember, self.scorer.memory())
+            scorer: Any = self.scorer  # a scorer with a memory has remember() and memory()
+            if hasattr(scorer, "remember"):
+                undo.call(scorer.remember, scorer.memory())
         void: list[dict[str, Any]] = []
         valid: list[Bid] = []
         for bid in self.ranked():
@@ -170,7 +215,7 @@ class OracleArtifact(GenesisArtifact):
             ledger.release(HOLDER, bid.amount, bid.bidder)
         pool = 0
         minted = 0
-        results = []
+        results: list[dict[str, Any]] = []
         for bid in winners:
             ledger.release(HOLDER, bid.amount - price, bid.bidder)
             art = artifacts.by_id[bid.artifact_id]
@@ -193,7 +238,7 @@ class OracleArtifact(GenesisArtifact):
                             "paid": price, "score": score, "minted": mint, "error": None})
         payers = [r["bidder"] for r in results if r["paid"]]
         ubi = self._share_ubi(pool, payers, {b.bidder for b in winners})
-        record = {
+        record: dict[str, Any] = {
             "index": self.resolved,
             "t": now,
             "trigger": trigger,
@@ -225,8 +270,6 @@ class OracleArtifact(GenesisArtifact):
         world = self.world
         if pool == 0:
             return {"pool": 0, "recipients": 0, "share": 0, "remainder": 0}
-        from ..world import agent_sort_key
-
         live = sorted(world.live_ids, key=agent_sort_key)
         recipients = [a for a in live if a not in winners] or live
         if not recipients:  # only the operator bid and no agent lives: refund the prices

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..bounds import PRICE, RATE, THINK_DELAY, shown
-from ..brains import brain_class
+from .. import brain_params
 from ..errors import Refusal
 from ..events import ConfigChanged, RateSliced
 from ..ledger import MICRO, to_micro
@@ -39,13 +39,13 @@ class RightsArtifact(GenesisArtifact):
         if not changes:
             raise Refusal("nothing to change: give brain, params or think_delay", "invalid")
         new = {**cfg.content, **changes}
-        cls = brain_class(new["brain"])
+        brain_params.params_for(new["brain"])  # an unknown brain is refused as such
         if not isinstance(new.get("params", {}), dict):
             raise Refusal(f"params must be a table, got {shown(new['params'])}", "invalid", "params")
         if "brain" in changes and "params" not in changes and changes["brain"] != cfg.content["brain"]:
             new["params"] = {}  # another brain's parameters would not fit
         try:
-            cls.validate_params(new.get("params"))
+            brain_params.validate(new["brain"], new.get("params"))
         except Exception as e:
             raise Refusal(f"bad params for {new['brain']}: {e}".replace("\n", " "), "invalid", "params") from None
         THINK_DELAY.check(new.get("think_delay", 0.0), "think_delay")
@@ -129,7 +129,7 @@ class RightsArtifact(GenesisArtifact):
     def _own_slice(self, caller: str, artifact_id: object):
         art = self.world.artifacts.get(artifact_id)
         if art.kind != "rate":
-            raise Refusal(f"{art.id} is a {art.kind} artifact, not a rate slice", "invalid")
+            raise Refusal(f"{art.id} is a {art.kind} artifact, not a rate slice", "invalid", "artifact")
         if art.owner != caller:
-            raise Refusal(f"{art.id} is owned by {art.owner}, not {caller}", "not_owner")
+            raise Refusal(f"{art.id} is owned by {art.owner}, not {caller}", "not_owner", "artifact")
         return art

@@ -47,7 +47,7 @@ class WorldControlArtifact(GenesisArtifact):
     def stop_agent(self, caller: str, args: dict[str, Any], now: float) -> None:
         agent = self.world.require_agent(args["agent"])
         if agent.stopped:
-            raise Refusal(f"{agent.id} is already stopped", "invalid")
+            raise Refusal(f"{agent.id} is already stopped", "invalid", "agent")
         undo = self.world.ledger.undo
         if undo.on:
             undo.attrs(agent, "stopped", "held")
@@ -61,7 +61,7 @@ class WorldControlArtifact(GenesisArtifact):
     def restart_agent(self, caller: str, args: dict[str, Any], now: float) -> None:
         agent = self.world.require_agent(args["agent"])
         if not agent.crashed:
-            raise Refusal(f"{agent.id} has not crashed (it is {agent.status})", "invalid")
+            raise Refusal(f"{agent.id} has not crashed (it is {agent.status})", "invalid", "agent")
         self.world.ledger.undo.attrs(agent, "crashed", "failures", "last_error", "held")
         agent.restart()
 
@@ -69,7 +69,7 @@ class WorldControlArtifact(GenesisArtifact):
     def pause_agent(self, caller: str, args: dict[str, Any], now: float) -> None:
         agent = self.world.require_agent(args["agent"])
         if agent.paused or agent.stopped:
-            raise Refusal(f"{agent.id} is already {'stopped' if agent.stopped else 'paused'}", "invalid")
+            raise Refusal(f"{agent.id} is already {'stopped' if agent.stopped else 'paused'}", "invalid", "agent")
         self.world.ledger.undo.attrs(agent, "paused", "held")
         agent.paused = True
         agent.refresh_held()
@@ -78,7 +78,7 @@ class WorldControlArtifact(GenesisArtifact):
     def resume_agent(self, caller: str, args: dict[str, Any], now: float) -> None:
         agent = self.world.require_agent(args["agent"])
         if not agent.paused:
-            raise Refusal(f"{agent.id} is not paused", "invalid")
+            raise Refusal(f"{agent.id} is not paused", "invalid", "agent")
         self.world.ledger.undo.attrs(agent, "paused", "held")
         agent.paused = False
         agent.refresh_held()

@@ -261,7 +261,7 @@ def cells(spec: SweepFile, source: Path | str = "<sweep>") -> list[dict[str, Any
     parameter varies fastest), or `samples` cells drawn with the sampler's seed."""
     names = list(spec.parameters)
     if spec.sampling.method == "grid":
-        size = math.prod(len(v) for v in spec.parameters.values())  # type: ignore[arg-type]
+        size = math.prod(len(v) for v in spec.parameters.values())  # type: ignore[arg-type, misc]  # a grid's values are lists
         if size * len(spec.seed_list) > MAX_RUNS:
             raise SweepError(f"{source}: parameters: {size:,} cells x {len(spec.seed_list):,} seeds is more than "
                              f"{MAX_RUNS:,} runs")

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from containers.meter import process_tree
+from containers.procfs import process_tree, processes_of_uid
 from containers.stats import StatsMonitor
-from containers.subprocess_backend import _processes_of_uid
 from engine.sandbox import SandboxLimits
 
 pytestmark = [pytest.mark.anyio, pytest.mark.bwrap]
@@ -112,7 +111,7 @@ async def test_a_uid_per_agent_as_root_and_nothing_left(bwrap: Any) -> None:
     await bwrap.stop("a")
     assert not any(os.path.exists(f"/proc/{p}") for p in trees["a"])
     if os.geteuid() == 0:
-        assert _processes_of_uid(uids["a"]) == []
+        assert processes_of_uid(uids["a"]) == []
     assert (await bwrap.run("b", "def run():\n    return 2\n", {}, 10)).value == 2
 
 

@@ -10,17 +10,9 @@ import time
 from pathlib import Path
 
 import anyio
-import pytest
 
-from containers.meter import (
-    CgroupMeter,
-    ProcessTreeMeter,
-    QuotaMeter,
-    kill_tree,
-    process_tree,
-    read_tree,
-    tree_memory,
-)
+from containers.meter import CgroupMeter, ProcessTreeMeter, QuotaMeter
+from containers.procfs import kill_tree, process_tree, read_tree, tree_memory
 from containers.stats import CgroupFiles
 
 MiB = 2**20

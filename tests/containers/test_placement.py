@@ -28,7 +28,8 @@ from containers.endpoints import (
     connection_detail,
     is_connection_error,
 )
-from containers.placement import Host, MultiHostSandbox, headroom
+from containers.multihost import MultiHostSandbox
+from containers.placement import Host, headroom
 from containers.subprocess_backend import SubprocessSandbox
 from engine.sandbox import SandboxIncident, SandboxLimits, SandboxStats
 
@@ -61,8 +62,8 @@ def fake_hosts(sandbox: MultiHostSandbox, *capacity: tuple[float, int]) -> None:
 
 
 def reserve(sandbox: MultiHostSandbox, agent: str, host: Host, limits: SandboxLimits) -> None:
-    sandbox._limits[agent] = limits
-    sandbox._assign(agent, host)
+    sandbox.book.limits[agent] = limits
+    sandbox.book.assign(agent, host)
 
 
 def test_headroom_is_how_many_more_such_containers_fit() -> None:
@@ -168,7 +169,7 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
 
 def in_flight(sandbox: MultiHostSandbox, agent_id: str) -> bool:
     """A call of this agent is running in its container (its slot is held)."""
-    host = sandbox._placement.get(agent_id)
+    host = sandbox.book.where.get(agent_id)
     slot = host.sandbox._slots.get(agent_id) if host is not None and host.sandbox is not None else None
     return slot is not None and slot.lock.locked() and slot.handle is not None
 
@@ -429,7 +430,7 @@ async def test_health_ping_finds_an_idle_lost_daemon(
         with anyio.fail_after(10):
             while not await sandbox.check_health():  # each try is a real ping of both daemons
                 await anyio.lowlevel.checkpoint()
-        await sandbox._move_displaced()
+        await sandbox.migration.move_displaced()
         assert sandbox.host_of("x1") == FIRST
         assert [i.agent_id for i in recorder.incidents if isinstance(i, SandboxIncident)] == ["x1"]
         result = await sandbox.run("x1", ADD, {}, 5.0)

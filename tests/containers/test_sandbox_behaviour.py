@@ -10,7 +10,6 @@ from typing import Any
 import anyio
 import pytest
 
-from containers.bwrap_backend import BwrapSandbox
 from containers.subprocess_backend import SubprocessSandbox
 from engine.sandbox import SandboxLimits
 

@@ -9,8 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from containers.base import StatTarget
-from containers.stats import CgroupFiles, StatsMonitor, read_process_tree, reading_from_api
+from containers.stats import CgroupFiles, StatsMonitor, StatTarget, read_process_tree, reading_from_api
 from engine.sandbox import SandboxLimits, SandboxStats
 
 CID = "ab" * 32

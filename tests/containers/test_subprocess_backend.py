@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from containers.subprocess_backend import SubprocessSandbox, pick_python, process_tree
+from containers.procfs import process_tree
+from containers.subprocess_backend import SubprocessSandbox, pick_python
 from engine.sandbox import SandboxLimits
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from pathlib import Path
 from typing import Any
 
 import attacks  # tests/containers/attacks.py

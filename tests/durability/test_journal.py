@@ -15,7 +15,8 @@ import pytest
 from engine.clock import VirtualClock
 from engine.config import load_scenario
 from engine.export import export_journal
-from engine.journal import iter_events, read_state, resume_world
+from engine.journal import iter_events, read_state
+from engine.resume import resume_world
 from engine.world import World
 
 pytestmark = pytest.mark.anyio

@@ -20,7 +20,8 @@ from rich.console import Console
 from engine.clock import VirtualClock
 from engine.config import load_scenario
 from engine.headless import Interrupts, run_headless
-from engine.journal import Journal, JournalError, JournalLocked, read_state, resume_world
+from engine.journal import Journal, JournalError, JournalLocked, read_state
+from engine.resume import resume_world
 from engine.journal_file import inspect, sidecar, writer_of
 from engine.world import World
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from engine.journal import JournalError, read_state, resume_world
+from engine.journal import JournalError, read_state
+from engine.resume import resume_world
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ ENGINE_TESTS = str(Path(__file__).resolve().parent.parent / "engine")
 if ENGINE_TESTS not in sys.path:
     sys.path.insert(0, ENGINE_TESTS)
 
-import ecotest
+import ecotest  # noqa: E402  (found through the path set just above)
 
 
 @pytest.fixture(autouse=True)

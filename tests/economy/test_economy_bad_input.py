@@ -305,7 +305,7 @@ def test_the_setup_is_what_the_cases_assume():
     """Guards the table: if the setup drifts, the cases would be refused for other reasons."""
     world = setup_world()
     assert world.artifacts.get("doc-3").owner == "market" and world.artifacts.get("doc-6").owner == "a001"
-    assert [l.status for l in world.market.closed] == ["sold", "cancelled"]
+    assert [x.status for x in world.market.closed] == ["sold", "cancelled"]
     assert {k: a.content["status"] for k, a in world.contracts.contracts.items()} == {
         "loan-1": "offered", "loan-2": "active", "loan-3": "cancelled"}
     assert world.ledger.scrip["a001"] == 100 - 5 - 1 - 20 - 10

@@ -5,7 +5,6 @@ LLM dollars, each counted in the window it happened in."""
 
 from __future__ import annotations
 
-import itertools
 
 import pytest
 from hypothesis import given

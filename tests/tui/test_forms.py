@@ -6,12 +6,14 @@ burst of keys lands in the fields it was typed for."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 from textual.widgets import Input, Select
-from tuikit import SIZE, burst, form, make_app, offered, show
+from tuikit import SIZE, burst, field_error, form, make_app, offered, show, submit
 
-from engine.actions import Invoke, Write
-from tui.screens.form import Choices
+from engine.actions import Invoke, Result, Write
+from tui.screens.form import Choices, Field, FormScreen
 
 pytestmark = pytest.mark.anyio
 
@@ -141,3 +143,74 @@ class TestBursts:
         [loan] = [a.content for a in world.contracts.contracts.values()
                   if a.content["lender"] == "operator" and a.content["principal"] == 20 and a.content["rate_per_day"] == 1.5]
         assert (loan["debtor"], loan["principal"], loan["rate_per_day"], loan["due_in"]) == ("b002", 20, 1.5, 300.0)
+
+
+FIELDS = [
+    Field("to", "to", "id", choices=["a001", "b002"]),
+    Field("scrip", "scrip", "int"),
+    Field("amount", "amount", "int"),
+    Field("contract", "contract", "id", argument="artifact"),  # sent as market.list's `artifact`
+]
+FILLED = {"to": "a001", "scrip": "3", "amount": "10", "contract": "loan-1"}
+
+
+@asynccontextmanager
+async def refused_form(world, answer: Result, **values: str):
+    """A form of FIELDS submitted with `values`, the engine answering `answer`: yields the
+    pilot and the arguments the engine was sent."""
+    sent: list[dict] = []
+
+    def ask(args: dict) -> Result:
+        sent.append(args)
+        return answer
+
+    app = make_app(world)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.push_screen(FormScreen("Try", FIELDS, ask, blink=False))
+        await pilot.pause()
+        await submit(pilot, **{**FILLED, **values})
+        yield pilot, sent
+
+
+class TestRefusalPlacement:
+    """A refusal is shown under the field the engine names in `Result.arg` (issue 15), never
+    under a field whose name the sentence happens to contain."""
+
+    async def test_the_argument_named_not_the_words_said(self, world):
+        said = "insufficient scrip: have 5, need 10"
+        async with refused_form(world, Result(False, None, said, "insufficient", "amount")) as (pilot, sent):
+            assert field_error(pilot, "amount") == said
+            assert field_error(pilot, "scrip") == "" and field_error(pilot) == ""
+            # The contract field became the engine's `artifact` argument.
+            assert sent == [{"to": "a001", "scrip": 3, "amount": 10, "artifact": "loan-1"}]
+
+    async def test_a_field_sent_under_another_name_is_marked_by_that_name(self, world):
+        said = "cannot list loan-1: it is owned by b002, not operator"
+        async with refused_form(world, Result(False, None, said, "not_owner", "artifact")) as (pilot, _):
+            assert field_error(pilot, "contract") == said
+
+    async def test_no_argument_named_the_whole_form(self, world):
+        said = "amount and scrip: nothing to do"  # two fields' names, and no argument
+        async with refused_form(world, Result(False, None, said, "invalid")) as (pilot, _):
+            assert field_error(pilot) == said
+            assert all(field_error(pilot, f.name) == "" for f in FIELDS)
+        said = "b002 is already stopped"  # an id typed in `to`, but no argument named: no guess
+        async with refused_form(world, Result(False, None, said, "invalid"), to="b002") as (pilot, _):
+            assert field_error(pilot) == said and field_error(pilot, "to") == ""
+
+    def test_the_engine_names_the_argument_of_the_refusals_forms_meet(self, world):
+        """The refusals a form can meet carry their argument, so no form has to guess."""
+        agent = sorted(world.agents)[0]
+        assert world.invoke("world", "stop_agent", agent=agent).ok
+        for target, method, args, arg in [
+            ("world", "stop_agent", {"agent": agent}, "agent"),  # already stopped
+            ("world", "resume_agent", {"agent": agent}, "agent"),  # not paused
+            ("world", "pause_agent", {"agent": "nobody"}, "agent"),
+            ("ledger", "transfer_artifact", {"artifact": "nothing-1", "to": agent}, "artifact"),
+            ("ledger", "transfer_artifact", {"artifact": "nothing-1", "to": "nobody"}, "to"),
+            ("market", "buy", {"listing": "listing-404"}, "listing"),
+            ("rights", "dissolve", {"artifact": "nothing-1"}, "artifact"),
+            ("contracts", "accept", {"contract": "loan-404"}, "contract"),
+        ]:
+            r = world.invoke(target, method, args)
+            assert not r.ok and r.arg == arg, (target, method, r)

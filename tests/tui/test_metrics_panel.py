@@ -79,7 +79,7 @@ async def test_charts_draw_axes_legends_and_follow_the_span(app, world):
 @pytest.fixture
 def older_world():
     """The demo world run to 20 minutes instead of 4:45."""
-    from tui.demo import demo_world
+    from demo import demo_world
 
     return demo_world(until=1200.0)
 

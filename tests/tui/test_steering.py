@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from demo import demo_config
 from tuikit import (
     SIZE,
     field_error,
@@ -27,7 +28,6 @@ from tuikit import (
 
 from engine.clock import RealClock
 from engine.world import World
-from tui.demo import demo_config
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.detail import DetailScreen
 from tui.screens.form import FormScreen

@@ -12,8 +12,8 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from demo import demo_config, demo_world  # tests/tui/demo.py
 from tui.app import EcologyApp
-from tui.demo import demo_config, demo_world
 from tui.screens.form import FormScreen
 from tui.widgets.live_table import LiveTable
 

@@ -1,7 +1,7 @@
 """FormScreen: every steering form. Fields are checked as you type (is it a number, is
 it JSON); on submit the form asks the engine, and a refusal is shown under the field it
-is about, in the engine's own words. Nothing changes until the engine says yes, and a
-refused form stays open with what you typed.
+is about (the argument the engine names in `Result.arg`), in the engine's own words.
+Nothing changes until the engine says yes, and a refused form stays open with what you typed.
 
 Id fields offer what fits: a field whose valid choices are few is a select; one with many
 (live agents, say) completes as you type from a dropdown (textual-autocomplete), and tab
@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -43,7 +42,7 @@ class Invalid(ValueError):
 
 @dataclass(frozen=True)
 class Field:
-    name: str  # the engine argument it becomes
+    name: str  # the engine argument it becomes (unless `argument` says otherwise)
     label: str
     kind: Kind = "text"
     value: str = ""  # prefilled text
@@ -53,8 +52,14 @@ class Field:
     # With `closed`, only the choices are valid (the engine still judges): few become a select.
     closed: bool = False
     hints: dict[str, str] = field(default_factory=dict)  # a few words beside a choice
-    # Words in an engine refusal that mean it is about this field ("recipient" -> `to`).
-    words: tuple[str, ...] = field(default_factory=tuple)
+    # The engine argument it becomes when that is not its name (a debt claim is sold as
+    # market.list's `artifact`): a refusal about that argument is shown under this field.
+    argument: str | None = None
+
+    @property
+    def arg(self) -> str:
+        """The engine argument this field becomes."""
+        return self.argument or self.name
 
     @property
     def is_select(self) -> bool:
@@ -142,7 +147,7 @@ class HintedItem(DropdownItem):
 class FormScreen(ModalScreen[Result | None]):
     """A modal form. Dismisses with the engine's successful Result, or None if cancelled."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Submit"),
         # A priority binding runs as the app reads the key: the next key goes to the next field.
@@ -301,7 +306,7 @@ class FormScreen(ModalScreen[Result | None]):
                 continue
             self._show_error(f.name, None)
             if value is not None:
-                args[f.name] = value
+                args[f.arg] = value
         return args if ok else None
 
     def action_submit(self) -> None:
@@ -315,21 +320,15 @@ class FormScreen(ModalScreen[Result | None]):
             self.dismiss(result)
             return
         self.refusal = result.error or "refused"
-        name = self.field_for(self.refusal)
+        name = self.field_for(result)
         self._show_error(name, self.refusal)
         if name is not None:
             self._show_error(None, None)
             self.widget_for(name).focus()
 
-    def field_for(self, reason: str) -> str | None:
-        """Which field a refusal is about: the one whose value it quotes, else the first
-        whose name or words it mentions, else none (shown under the whole form)."""
-        for f in self.fields:
-            text = self.text_of(f.name).strip()
-            if text and (f"'{text}'" in reason or f'"{text}"' in reason):
-                return f.name
-        for f in self.fields:
-            for word in (f.name, *f.words):
-                if re.search(rf"\b{re.escape(word)}\b", reason):
-                    return f.name
-        return None
+    def field_for(self, result: Result) -> str | None:
+        """Which field a refusal is about: the one that became the argument the engine names
+        (`Result.arg`); else none (the reason is shown under the whole form)."""
+        if result.arg is None:
+            return None
+        return next((f.name for f in self.fields if f.arg == result.arg), None)

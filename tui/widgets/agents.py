@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import RichLog, Static
+
+from engine.ids import ACTING, CRASHED, FROZEN, PAUSED, SLEEPING, STATUSES, STOPPED, THINKING
 
 from ..details import agent_detail
 from ..format import STATUS_STYLE, compute_text, num, principal_text, status_text
@@ -38,7 +40,7 @@ COLUMNS = (
     Col("last", "last action", 22),
 )
 SORTS = ("id", "scrip", "debt", "pace", "status")
-STATUS_ORDER = {s: i for i, s in enumerate(("crashed", "frozen", "paused", "acting", "thinking", "sleeping", "stopped"))}
+STATUS_ORDER = {s: i for i, s in enumerate((CRASHED, FROZEN, PAUSED, ACTING, THINKING, SLEEPING, STOPPED))}
 ROLLING = 64  # off-screen rows refreshed per frame
 
 
@@ -73,7 +75,7 @@ class ActivityMeter:
 class AgentsPanel(Panel):
     TITLE = "Agents"
     SELECTS: ClassVar[dict[str, str]] = {"agents-table": "agent"}
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "app.transfer_scrip", "Give scrip"),
         Binding("c", "app.transfer_compute", "Rescue"),
         Binding("e", "app.configure", "Config"),
@@ -169,9 +171,9 @@ class AgentsPanel(Panel):
         counts = Counter(a.status for a in world.agents.values())
         ledger = world.ledger
         line = Text(no_wrap=True, overflow="ellipsis")
-        for status in ("thinking", "acting", "sleeping", "frozen", "paused", "crashed", "stopped"):
+        for status in STATUSES:
             n = counts.get(status, 0)
-            if n or status in ("frozen", "crashed"):
+            if n or status in (FROZEN, CRASHED):
                 line.append(f"{status} ", "dim")
                 line.append(f"{n}  ", STATUS_STYLE[status] if n else "dim")
         line.append("│ ", "dim")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import RichLog, Static
 
@@ -68,7 +68,7 @@ class SandboxFeed:
 class ContainersPanel(Panel):
     TITLE = "Containers"
     SELECTS: ClassVar[dict[str, str]] = {"containers-table": "container"}
-    BINDINGS = [Binding("h", "app.agent_history", "History")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("h", "app.agent_history", "History")]
 
     def __init__(self, feed: SandboxFeed, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 
 from ..format import CONTRACT_STYLE, duration, num, principal_text
@@ -36,7 +36,7 @@ COLUMNS = (
 class ContractsPanel(Panel):
     TITLE = "Contracts"
     SELECTS: ClassVar[dict[str, str]] = {"contracts-table": "contract"}
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "app.offer_loan", "Offer"),
         Binding("a", "app.accept_loan", "Accept"),
         Binding("y", "app.repay_loan", "Repay"),

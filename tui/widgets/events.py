@@ -8,13 +8,15 @@ and the screen one redraw."""
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import RichLog
+
+from engine.waist import OPERATOR
 
 from ..format import num
 from .line import Line, retitle
@@ -39,7 +41,7 @@ NAMES = tuple(FILTERS)
 
 class EventsPanel(Panel):
     TITLE = "Events"
-    BINDINGS = [Binding("f", "cycle_filter", "Filter")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("f", "cycle_filter", "Filter")]
 
     def __init__(self, *, id: str | None = None, keep: int = 2000) -> None:
         super().__init__(id=id)
@@ -62,10 +64,18 @@ class EventsPanel(Panel):
         if self.is_mounted and self._shows(kind, line):
             self.query_one("#events-log", RichLog).write(line)
 
+    def show_lines(self, lines: list[tuple[str, Text]]) -> None:
+        """Replace every line (a replay moving to another moment)."""
+        self.lines.clear()
+        self.lines.extend(lines)
+        self.total = len(lines)
+        if self.is_mounted:
+            self._rewrite()
+
     def _shows(self, kind: str, line: Text) -> bool:
         kinds = FILTERS[self.filter]
         if self.filter == "operator":
-            return "operator" in line.plain
+            return OPERATOR in line.plain
         return kinds is None or kind in kinds
 
     def action_cycle_filter(self) -> None:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widget import Widget
 
+from engine.ids import OPERATOR
+
 from ..format import OPERATOR_STYLE, duration, num, world_t
 
 # How a world whose code calls are refused (no safe sandbox here) says so: containers.choose.REFUSED.
@@ -26,7 +28,7 @@ class WorldHeader(Widget):
     WorldHeader { height: 1; }
     """
 
-    engine_state = "running"  # set by the app: running | detached | ended | failed
+    engine_state = "running"  # set by the app: running | detached | ended | failed | replay
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -45,7 +47,9 @@ class WorldHeader(Widget):
 
     def line_for(self, world: World, now: float, width: int) -> Text:
         clock = world.clock
-        if self.engine_state == "failed":
+        if self.engine_state == "replay":
+            state = Text(" ⏮ REPLAY ", "bold white on dark_blue")
+        elif self.engine_state == "failed":
             state = Text(" ✖ ENGINE FAILED ", "bold white on red")
         elif self.engine_state == "ended":
             state = Text(" ■ ENDED ", "black on grey70")
@@ -70,7 +74,7 @@ class WorldHeader(Widget):
             (4, Text.assemble(" sandbox ", (sandbox, "bold" if sandbox != "none" else "dim"))),
             (5, Text.assemble(f" {num(len(world.live_ids))} agents ",
                               (f"{num(frozen)} frozen", "bold blue" if frozen else "dim"))),
-            (7, Text.assemble(" you ", (f"{num(ledger.scrip['operator'])} scrip", OPERATOR_STYLE))),
+            (7, Text.assemble(" you ", (f"{num(ledger.scrip[OPERATOR])} scrip", OPERATOR_STYLE))),
         ]
         if ledger.llm_budget > 0 or ledger.llm_spent > 0:  # LLM dollars spent against the budget
             parts.append((8, Text.assemble(" llm ", (f"${ledger.llm_spent:.4f}", "bold"), f" of ${ledger.llm_budget:g}")))

@@ -6,6 +6,8 @@ when its text really changed."""
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from rich.text import Text
 from textual.widget import Widget
 
@@ -30,11 +32,16 @@ class Line(Widget):
         return self.text
 
 
+# The title and subtitle each box was last given, kept here rather than on the box itself:
+# a box's border title setter refreshes it even when the text is the same.
+_TITLES: WeakKeyDictionary[Widget, tuple[str | None, str | None]] = WeakKeyDictionary()
+
+
 def retitle(box: Widget, title: str | None = None, subtitle: str | None = None) -> None:
     """Set a box's border title and subtitle, touching it only when they change."""
-    if title is not None and getattr(box, "_last_title", None) != title:
-        box._last_title = title  # type: ignore[attr-defined]
-        box.border_title = title
-    if subtitle is not None and getattr(box, "_last_subtitle", None) != subtitle:
-        box._last_subtitle = subtitle  # type: ignore[attr-defined]
-        box.border_subtitle = subtitle
+    last_title, last_subtitle = _TITLES.get(box, (None, None))
+    if title is not None and last_title != title:
+        box.border_title = last_title = title
+    if subtitle is not None and last_subtitle != subtitle:
+        box.border_subtitle = last_subtitle = subtitle
+    _TITLES[box] = (last_title, last_subtitle)

@@ -205,10 +205,6 @@ class LiveTable(ScrollView, can_focus=True):
     def keys_in_order(self) -> list[str]:
         return self._order
 
-    @property
-    def row_count(self) -> int:
-        return len(self._order)
-
     def visible_keys(self, margin: int = 2) -> list[str]:
         """Keys of the rows on screen now (plus a small margin for smooth scrolling)."""
         if not self._order:

@@ -11,9 +11,10 @@ A plotext chart costs milliseconds to build, so: a chart is rebuilt only when a 
 closes or the span or size changes (a closed window never changes); a series is thinned
 to the points its width can show (the lowest and highest of each column's windows, so a
 spike survives); and a frame rebuilds at most `BUDGET` charts, the stalest first, at most
-every `GAP` real seconds, unless the panel has just been shown or its span changed. A
-fast world (virtual time, high speed) closes windows every frame; its charts then catch
-up in turn, never all at once.
+every `GAP` real seconds, unless the panel is shown for the first time or its span
+changed. A chart keeps the picture plotext built and shows it again until its data or
+size change, so showing the panel again costs no builds. A fast world (virtual time, high
+speed) closes windows every frame; its charts then catch up in turn, never all at once.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class ChartSpec:
 
 
 def _int(v: float) -> str:
-    return num(int(round(v)))
+    return num(round(v))
 
 
 def _two(v: float) -> str:
@@ -207,6 +208,15 @@ class Chart(PlotextPlot):
         super().__init__(id=f"chart-{spec.id}", classes="chart box")
         self.spec = spec
         self._key: tuple | None = None
+        self._picture: tuple[tuple, Text] | None = None  # the last plot built, and for what
+
+    def render(self) -> Text:
+        """The plot, built by plotext only when its data, size or theme changed: Textual
+        renders a widget again whenever it is shown, and a build costs tens of milliseconds."""
+        key = (self._key, self.size.width, self.size.height, self.app.theme)
+        if self._picture is None or self._picture[0] != key:
+            self._picture = (key, super().render())
+        return self._picture[1].copy()
 
     def on_mount(self) -> None:
         self.border_title = self.spec.title
@@ -324,7 +334,10 @@ class MetricsPanel(Panel):
         self._last_round = 0.0  # time.monotonic() of the last budgeted rebuild
 
     def on_show(self) -> None:
-        self._all_now = True
+        # Shown again: the charts keep their pictures and catch up in turn like a running
+        # panel does, so the key that shows the panel is not held up by eight plot builds.
+        # The first time, every chart is built at once (there is nothing to show yet).
+        self._all_now = self._builds == 0
 
     def compose(self) -> ComposeResult:
         yield Line(id="metrics-summary", classes="summary")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 
 from ..format import duration, num, principal_text, world_t
@@ -42,7 +42,7 @@ KEEP = 50  # resolutions shown; the detail of older ones is in the report
 class OraclePanel(Panel):
     TITLE = "Oracle"
     SELECTS: ClassVar[dict[str, str]] = {"bids-table": "bid", "resolutions-table": "resolution"}
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "app.bid", "Bid"),
         Binding("x", "app.cancel_bid", "Cancel bid"),
         Binding("r", "app.resolve_now", "Resolve now"),

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+
+from engine.ids import OPERATOR
 
 from ..format import num, principal_text, world_t
 from .line import Line, retitle
@@ -48,7 +50,7 @@ class RightsPanel(Panel):
     SELECTS: ClassVar[dict[str, str]] = {
         "config-table": "config", "slices-table": "slice", "listings-table": "listing",
     }
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "app.list_artifact", "Sell"),
         Binding("y", "app.buy_listing", "Buy"),
         Binding("g", "app.transfer_artifact", "Give"),
@@ -82,7 +84,7 @@ class RightsPanel(Panel):
         keys = dict.fromkeys(config.visible_keys() + config.rolling_keys(ROLLING))
         config.update_rows((k, self.config_row(world, k)) for k in keys)
         traded = sum(1 for a in world.agents.values() if a.config_artifact.owner != a.id)
-        yours = sum(1 for a in world.agents.values() if a.config_artifact.owner == "operator")
+        yours = sum(1 for a in world.agents.values() if a.config_artifact.owner == OPERATOR)
         retitle(self.query_one("#config-box"), subtitle=f"{traded} not self-owned · {yours} yours")
 
         slices = [a for a in world.artifacts.by_id.values() if a.kind == "rate"]
@@ -107,7 +109,7 @@ class RightsPanel(Panel):
         total = ledger.total_rate_micro / 1_000_000
         self.query_one("#rights-summary", Line).show(Text.assemble(
             ("total compute rate ", "dim"), (f"{total:g}/s", "bold"),
-            ("  │  operator reserve ", "dim"), (f"{ledger.buckets['operator'].rate:g}/s", "bold magenta"),
+            ("  │  operator reserve ", "dim"), (f"{ledger.buckets[OPERATOR].rate:g}/s", "bold magenta"),
             ("  │  sliced ", "dim"), (f"{sum(ledger.sliced_micro.values()) / 1_000_000:g}/s", ""),
             ("  │  config rights traded ", "dim"), (str(world.mechanisms.get('config_right_changed_hands', 0)), ""),
         ))

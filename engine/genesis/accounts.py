@@ -1,5 +1,6 @@
-"""The genesis ledger: balances, scrip and compute transfers (rescues), rate moves,
-artifact transfers and spawning agents, as methods any principal can invoke."""
+"""The accounts service, invoked as `ledger`: balances, scrip and compute transfers
+(rescues), rate moves, artifact transfers and spawning agents, as methods any principal
+can invoke. The books themselves are `engine.ledger`; this is their public counter."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from ..events import (
 from ..bounds import CAPACITY, COMPUTE, PRICE, RATE, RATE_OR_ZERO, SCRIP, shown
 from ..ledger import MICRO, to_micro
 from .base import GenesisArtifact, Param, method
+from .custody import move_artifact
 
 
-class LedgerArtifact(GenesisArtifact):
+class AccountsArtifact(GenesisArtifact):
     id = "ledger"
     description = "Balances and transfers of scrip, compute and compute rate; spawning agents."
 
@@ -70,10 +72,10 @@ class LedgerArtifact(GenesisArtifact):
     @method("transfer_artifact", "Give an artifact you own to another principal.",
             artifact="artifact id", to="recipient principal id")
     def transfer_artifact(self, caller: str, args: dict[str, Any], now: float) -> None:
-        to = self.world.ledger.require(args["to"], "recipient")
+        to = self.world.ledger.require(args["to"], "recipient", "to")
         if to in self.world.services:
-            raise Refusal(f"{to} is a service: artifacts reach it only through its methods (market.list)", "invalid")
-        self.world.move_artifact(args["artifact"], caller, to, now)
+            raise Refusal(f"{to} is a service: artifacts reach it only through its methods (market.list)", "invalid", "to")
+        move_artifact(self.world, args["artifact"], caller, to, now)
 
     @method("spawn", "Start a new agent, paying its scrip and compute rate from your own.",
             optional=("scrip", "capacity", "params", "agent_id"),
@@ -126,4 +128,4 @@ class LedgerArtifact(GenesisArtifact):
         return {"capacity": b.capacity}
 
 
-__all__ = ["LedgerArtifact"]
+__all__ = ["AccountsArtifact"]

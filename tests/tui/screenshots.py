@@ -1,21 +1,25 @@
 """Write the README's screenshots: every panel and a few telling states, as SVG, from the
-seeded demo world (tui/demo.py) stopped at a fixed instant — the same pictures every time.
+seeded demo world (tests/tui/demo.py, the snapshot tests' fixture) stopped at a fixed
+instant — the same pictures every time.
 
-    python -m tui.screenshots [--out screenshots]
+    .venv/bin/python tests/tui/screenshots.py [--out screenshots]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from textual._doc import take_svg_screenshot
-from textual.pilot import Pilot
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's packages
 
-from .app import EcologyApp
-from .demo import demo_config, demo_world
-from .widgets.live_table import LiveTable
+from demo import demo_config, demo_world  # noqa: E402 - tests/tui, this script's directory
+from textual._doc import take_svg_screenshot  # noqa: E402
+from textual.pilot import Pilot  # noqa: E402
+
+from tui.app import EcologyApp  # noqa: E402
+from tui.widgets.live_table import LiveTable  # noqa: E402
 
 WIDE = (120, 36)
 SMALL = (80, 24)

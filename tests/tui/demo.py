@@ -1,7 +1,8 @@
 """A seeded demo world for screenshots and snapshot tests: the default world run on a
 virtual clock to a fixed instant, plus a few operator moves so every panel has something
 to show, and recorded sandbox readings (an OOM kill among them) so the Containers panel
-can be shown without Docker. Same seed, same world, byte for byte."""
+can be shown without Docker. Same seed, same world, byte for byte. A fixture: the app
+itself never builds it (tests/tui/screenshots.py, the snapshot tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from engine.clock import VirtualClock
 from engine.config import WorldConfig, load_scenario
 from engine.events import SandboxIncidentEvent, SandboxStatsEvent
 from engine.sandbox import SandboxStats
+from engine.waist import OPERATOR
 from engine.world import World
-
-from .steering import operator_invoke
 
 DEMO_SEED = 7
 DEMO_UNTIL = 285.0  # 15 s before the fifth resolution: bids are open, loans have defaulted
@@ -51,7 +51,7 @@ def stage_operator(world: World) -> None:
     """What a person might have done by now: an artifact with a bid on it, a loan offer,
     a slice of rate for sale."""
     now = world.clock.now()
-    result = world.waist.perform("operator", Write("A field guide to the ecology: who lends, who builds, who "
+    result = world.waist.perform(OPERATOR, Write("A field guide to the ecology: who lends, who builds, who "
                                                    "rescues, and why the frozen thaw.", "field-guide"), now)
     assert result.ok, result
     for target, method, args in (
@@ -59,7 +59,7 @@ def stage_operator(world: World) -> None:
         ("contracts", "offer", {"debtor": "b002", "principal": 20, "rate_per_day": 24.0, "due_in": 300.0}),
         ("rights", "slice_rate", {"amount": 2.0}),
     ):
-        result = operator_invoke(world, target, method, args)
+        result = world.invoke(target, method, args)
         assert result.ok, (method, result)
     slice_id = result.value["artifact"]
     result = world.invoke("market", "list", artifact=slice_id, price=15)

@@ -1,0 +1,237 @@
+"""Checkpoints: the whole world at one instant, composed from each part's own dump.
+
+A checkpoint keeps everything the world needs to go on exactly as it would have: the
+ledger (balances, buckets, rates, escrow), the artifact store, the services' books (bids,
+listings, contracts, resolutions, the scorer's memory), the metrics' open window, the
+waist's and the world's counters, every agent's loop state with its brain's memory and
+random stream, who sleeps until which event, and the scheduler's calendar in its order
+(agents' wake-ups and the services' timers, by name). Each part dumps and loads itself
+(`Ledger.dump`, `Agent.dump`, `Scheduler.dump`, ...); this module only composes them and
+names the items the calendar and the bus hold ("a:ID" an agent, "t:NAME" a service's timer).
+
+Not kept: sandboxes (restarted on the next code run), the UI's rings (recent events, agents'
+histories), async work in flight (an LLM call: its agent starts that turn afresh), and a
+sleep's condition no checkpoint can write down (a brain's own lambda: it then holds at the
+next change of the agent's holdings). The built-in brains use conditions that are data.
+
+`encode`/`decode` make the bytes stored in the journal: JSON, zlib-compressed. `decode` and
+`restore` read hostile input: a damaged or forged checkpoint is refused (`CheckpointError`)
+before a world is handed out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from .agent import Agent
+from .clock import RealClock, VirtualClock
+from .random_stream import StreamCursor, StreamError
+
+if TYPE_CHECKING:
+    from .config import WorldConfig
+    from .world import World
+
+FORMAT = 1
+MAX_BYTES = 2**31  # a checkpoint larger than this (decompressed) is not one this engine wrote
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be restored (damaged, forged or from another format)."""
+
+
+class Cursors:
+    """What a writer remembers between checkpoints: where each random stream was."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, StreamCursor] = {}
+        # Each artifact's JSON as last written, under what would change it: most of a
+        # world's artifacts do not change between two checkpoints.
+        self.artifacts: dict[str, tuple[tuple, str]] = {}
+        # The JSON of records that never change once made (closed metrics windows, past
+        # resolutions, closed listings), by the record object's identity (the entry holds
+        # the object, so its id cannot be reused while cached).
+        self.records: dict[int, tuple[Any, str]] = {}
+
+    def stream(self, agent_id: str) -> StreamCursor:
+        cursor = self.streams.get(agent_id)
+        if cursor is None:
+            cursor = self.streams[agent_id] = StreamCursor()
+        return cursor
+
+
+def capture(world: World, cursors: Cursors | None = None, artifacts: bool = True) -> dict[str, Any]:
+    """The world as it stands, as plain values (see the module doc); without the artifact
+    store when `artifacts` is False (`capture_encoded` adds it from its fragments)."""
+    cursors = cursors or Cursors()
+    timer_names = {id(timer): f"t:{name}" for name, timer in world.timers().items()}
+
+    def name_of(item: Any) -> str | None:
+        if item.__class__ is Agent:
+            return "a:" + item.id
+        agent = getattr(item, "agent", None)  # an agent's ticket with the event bus
+        if agent is not None and agent.__class__ is Agent:
+            return "a:" + agent.id
+        return timer_names.get(id(item))
+
+    return {
+        "format": FORMAT,
+        "t": world.clock.now(),
+        "world": world.dump_state(),
+        "ledger": world.ledger.dump(),
+        **({"artifacts": world.artifacts.dump()} if artifacts else {}),
+        "oracle": world.oracle.dump(),
+        "market": world.market.dump(),
+        "contracts": world.contracts.dump(),
+        "metrics": world.metrics.dump(),
+        "waist": world.waist.dump(),
+        "agents": [[aid, agent.dump(cursors.stream(aid))] for aid, agent in world.agents.items()],
+        "bus": world.bus.dump(name_of),
+        "scheduler": world.scheduler.dump(name_of),
+    }
+
+
+def capture_encoded(world: World, cursors: Cursors) -> bytes:
+    """`encode(capture(world))`, the same bytes' meaning, made faster for a writer that
+    checkpoints the same world again and again: unchanged artifacts reuse their JSON."""
+    state = capture(world, cursors, artifacts=False)
+    store = world.artifacts
+    cache, seen, fragments = cursors.artifacts, {}, []
+    for a in store.by_id.values():
+        sig = (a.version, a.owner, a.updated, a.size, tuple(a.meta.items()))
+        hit = cache.get(a.id)
+        if hit is None or hit[0] != sig:
+            hit = (sig, json.dumps(store.row(a), separators=(",", ":")))
+        seen[a.id] = hit
+        fragments.append(hit[1])
+    cursors.artifacts = seen
+    # Immutable records: their JSON from the cache, put in place of a placeholder.
+    old, kept = cursors.records, {}
+    raw: list[str] = []
+    nonce = os.urandom(8).hex()  # no string an agent wrote can pass for a placeholder
+
+    def records(objects: Any, rows: list[Any]) -> str:
+        parts = []
+        for obj, row in zip(objects, rows):
+            hit = old.get(id(obj))
+            if hit is None or hit[0] is not obj:
+                hit = (obj, json.dumps(row, separators=(",", ":")))
+            kept[id(obj)] = hit
+            parts.append(hit[1])
+        raw.append("[" + ",".join(parts) + "]")
+        return f"\x00raw{len(raw) - 1}:{nonce}\x00"
+
+    state["metrics"]["windows"] = records(world.metrics.windows, state["metrics"]["windows"])
+    state["oracle"]["resolutions"] = records(world.oracle.resolutions, state["oracle"]["resolutions"])
+    state["market"]["closed"] = records(world.market.closed, state["market"]["closed"])
+    cursors.records = kept
+    head = json.dumps(state, separators=(",", ":"))
+    for i, fragment in enumerate(raw):
+        head = head.replace(f'"\\u0000raw{i}:{nonce}\\u0000"', fragment, 1)
+    text = f'{head[:-1]},"artifacts":{{"counter":{store.counter},"artifacts":[{",".join(fragments)}]}}}}'
+    return zlib.compress(text.encode(), 1)
+
+
+def encode(state: dict[str, Any], level: int = 1) -> bytes:
+    # Level 1: a checkpoint is mostly numbers that compress little more at higher levels,
+    # and it is made on the engine's loop.
+    return zlib.compress(json.dumps(state, separators=(",", ":")).encode(), level)
+
+
+def decode(blob: bytes) -> dict[str, Any]:
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(blob, MAX_BYTES)
+        if d.unconsumed_tail:
+            raise CheckpointError("a checkpoint larger than any this engine writes")
+        state = json.loads(raw)
+    except (zlib.error, ValueError, TypeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"a damaged checkpoint: {e}") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"a checkpoint of another format ({state.get('format') if isinstance(state, dict) else '?'!r}); "
+                              f"this version of ecology reads format {FORMAT}")
+    return state
+
+
+def restore(config: WorldConfig, state: dict[str, Any], *, virtual: bool | None = None,
+            sandbox_factory: Any = None, memo: dict | None = None) -> World:
+    """A new world, not yet running, exactly as the checkpoint has it, under `config` (the
+    recorded world's, or a fork's changed one). Its clock stands at the checkpoint's time:
+    virtual or real as the config says, unless `virtual` says otherwise."""
+    from .world import World
+
+    try:
+        return _restore(World, config, state, virtual, sandbox_factory, memo)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, StreamError) as e:
+        what = f"missing {e}" if isinstance(e, KeyError) else str(e)
+        raise CheckpointError(f"a damaged checkpoint: {what}") from None
+
+
+def _restore(World: type, config: WorldConfig, state: dict[str, Any], virtual: bool | None, sandbox_factory: Any,
+             memo: dict | None) -> World:
+    t = state["t"]
+    if type(t) not in (float, int) or not 0 <= t < float("inf"):
+        raise CheckpointError("a checkpoint's time must be a number >= 0")
+    ck = config.clock
+    virtual = ck.virtual if virtual is None else virtual
+    clock = VirtualClock(ck.epoch, start=float(t)) if virtual else RealClock(ck.speed, ck.epoch, start=float(t))
+    world = World(config.model_copy(update={"agents": []}), clock=clock, sandbox_factory=sandbox_factory)
+    world.config = config
+    world.ledger.load(state["ledger"])
+    world.artifacts.load(state["artifacts"])
+    world.oracle.load(state["oracle"])
+    world.market.load(state["market"])
+    world.contracts.load(state["contracts"])
+    world.metrics.load(state["metrics"])
+    world.waist.load(state["waist"])
+    store = world.artifacts.by_id
+    requeue = []
+    rows = state["agents"]
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 2 and type(r[0]) is str for r in rows):
+        raise CheckpointError("a checkpoint's agents must be [id, state] rows")
+    for aid, agent_state in rows:
+        cfg = store.get(f"config:{aid}")
+        if aid in world.agents or cfg is None or cfg.kind != "config" or not world.ledger.has(aid):
+            raise CheckpointError(f"agent {aid!r} has no account or config right, or is listed twice")
+        if not isinstance(agent_state, dict) or type(agent_state.get("parent")) is not str:
+            raise CheckpointError(f"agent {aid!r}: its state is not a table with a parent")
+        agent = Agent(world, aid, cfg, agent_state["parent"])
+        world.agents[aid] = agent
+        if agent.load(agent_state, memo):
+            requeue.append(agent)
+    world.load_state(state["world"])
+    timers = {f"t:{name}": timer for name, timer in world.timers().items()}
+
+    def item(name: Any) -> Any:
+        if type(name) is str and name.startswith("a:") and name[2:] in world.agents:
+            return world.agents[name[2:]]
+        if type(name) is str and name in timers:
+            return timers[name]
+        raise CheckpointError(f"the calendar names {name!r}, which the world does not have")
+
+    world.bus.load(state["bus"], lambda name: item(name).ticket())
+    sched = state["scheduler"]
+    if not (isinstance(sched, dict) and isinstance(sched.get("calendar"), list) and isinstance(sched.get("ready"), list)
+            and all(isinstance(e, list) and len(e) == 2 and type(e[0]) in (float, int) and isinstance(e[1], list)
+                    for e in sched["calendar"])):
+        raise CheckpointError("a checkpoint's calendar must be [time, names] rows")
+
+    def due(name: Any, at: float | None) -> Any:
+        found = item(name)
+        if at is not None and found.__class__ is not Agent:
+            found.due = at
+        return found.due(at) if found.__class__ is Agent else found
+
+    world.scheduler.load(sched, due)
+    for agent in requeue:
+        world.scheduler.ready(agent)
+    return world
+
+
+__all__ = ["CheckpointError", "Cursors", "capture", "capture_encoded", "decode", "encode", "restore", "FORMAT"]

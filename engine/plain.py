@@ -1,0 +1,84 @@
+"""Plain values as JSON and back, exactly: what a checkpoint keeps of results and memories.
+
+JSON has no tuples, sets or non-string keys, and a brain that reads `last.value` may care
+(a tuple compared with `==`, a set of ids). `encode` turns such values into tagged JSON
+(`{"~t": [...]}` a tuple, `{"~s": [...]}` a set, `{"~d": [[k, v], ...]}` a dict with other
+keys, `{"~b": "hex"}` bytes) and `decode` turns them back; dicts, lists, strings, ints,
+floats (repr round-trips, inf and nan included), bools and None pass as they are. Anything
+else (an object) becomes `{"~r": repr}`: kept for the eye, not for the engine.
+
+`decode` reads hostile input (a journal from elsewhere): it builds only these types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TAGS = ("~t", "~s", "~d", "~b", "~r")
+
+
+def encode(value: Any) -> Any:
+    t = type(value)
+    if t is str or t is int or t is float or t is bool or value is None:
+        return value
+    if t is list:
+        return [encode(v) for v in value]
+    if t is dict:
+        if all(type(k) is str for k in value) and not (len(value) == 1 and next(iter(value)) in _TAGS):
+            return {k: encode(v) for k, v in value.items()}
+        return {"~d": [[encode(k), encode(v)] for k, v in value.items()]}
+    if t is tuple:
+        return {"~t": [encode(v) for v in value]}
+    if t is set or t is frozenset:
+        # Sorted by their encoding: a set's own order depends on the hash seed.
+        return {"~s": sorted((encode(v) for v in value), key=repr)}
+    if t is bytes:
+        return {"~b": value.hex()}
+    if isinstance(value, (int, float, str)):  # a subclass (an IntEnum, a Written float)
+        return encode(_base(value))
+    return {"~r": repr(value)}
+
+
+def _base(value: Any) -> Any:
+    for base in (bool, int, float, str):
+        if isinstance(value, base):
+            return base(value)
+    return repr(value)  # pragma: no cover
+
+
+def decode(value: Any) -> Any:
+    t = type(value)
+    if t is list:
+        return [decode(v) for v in value]
+    if t is dict:
+        if len(value) == 1:
+            (tag, inner), = value.items()
+            if tag == "~t" and type(inner) is list:
+                return tuple(decode(v) for v in inner)
+            if tag == "~s" and type(inner) is list:
+                return set(_hashable(decode(v)) for v in inner)
+            if tag == "~d" and type(inner) is list:
+                return {_hashable(decode(k)): decode(v) for k, v in (_pair(p) for p in inner)}
+            if tag == "~b" and type(inner) is str:
+                return bytes.fromhex(inner)
+            if tag == "~r" and type(inner) is str:
+                return inner
+        return {k: decode(v) for k, v in value.items()}
+    return value
+
+
+def _pair(p: Any) -> tuple[Any, Any]:
+    if type(p) is not list or len(p) != 2:
+        raise ValueError(f"a dict entry must be a [key, value] pair, got {p!r:.60}")
+    return p[0], p[1]
+
+
+def _hashable(v: Any) -> Any:
+    try:
+        hash(v)
+    except TypeError:
+        raise ValueError(f"{type(v).__name__} cannot be a set member or a key") from None
+    return v
+
+
+__all__ = ["encode", "decode"]
