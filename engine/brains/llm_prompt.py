@@ -521,10 +521,12 @@ def extract_json(text: str | None) -> Any:
         raise InvalidAnswer("your answer was empty; answer with one JSON object")
     text = _THINK.sub("", text).strip()
     try:
-        return json.loads(text)
+        # strict=False: a raw newline or tab inside a string (a small model writes them,
+        # even under the schema's grammar) is read, not refused; the values are checked after.
+        return json.loads(text, strict=False)
     except json.JSONDecodeError as e:
         first_error = e
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     start = text.find("{")
     while start != -1:
         try:

@@ -163,3 +163,10 @@ def test_the_observation_is_compact_lines_that_keep_every_fact():
     assert render_turn(history[1]) == f't 5: write content "{"z" * 60}...", kind data -> refused (max_debt): ' \
         'compute would pass max debt'
     assert text.endswith("Answer with one JSON action.")
+
+
+def test_a_raw_newline_inside_a_string_is_read_and_the_value_still_checked():
+    action, _ = parse_answer('{"action": "write", "content": "two\nlines", "kind": "data"}')
+    assert isinstance(action, Write) and action.content == "two\nlines" and action.kind == "data"
+    with pytest.raises(InvalidAnswer, match="artifact_id"):
+        parse_answer('{"action": "read", "artifact_id": ""}')
