@@ -14,7 +14,6 @@ Machines here are shared and noisy: read the ratios, not the absolute numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import subprocess
