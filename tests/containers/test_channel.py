@@ -133,17 +133,20 @@ async def test_in_a_world_a_lying_runner_costs_its_caller_what_it_used() -> None
     from attacks import CAPACITY, world_config  # tests/containers/attacks.py
     from engine.world import World
 
+    opened = anyio.Event()
+
     async def open_evil(world: Any) -> tuple[Any, str]:
         sandbox = EvilSandbox("figures", world.report_sandbox)
         await sandbox.open()
+        opened.set()
         return sandbox, "a lying runner"
 
     world = World(world_config("evil"), clock=VirtualClock(), sandbox_factory=open_evil)
     incidents = world.bus.subscribe(["sandbox_incident"])
     async with anyio.create_task_group() as tg:
         tg.start_soon(world.run)
-        while world.sandbox is None:
-            await anyio.sleep(0.01)
+        await opened.wait()  # the factory returns in the same step: the world holds it now
+        assert world.sandbox is not None
         assert world.invoke("world", "pause").ok
         code = world.waist.perform("a001", Write("def run():\n    return 1\n", kind="code"), 0.0)
         bucket = world.ledger.buckets["a001"]

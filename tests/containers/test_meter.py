@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anyio
@@ -108,14 +107,15 @@ def test_a_reused_pid_is_not_read_as_the_same_process() -> None:
 
 
 def test_kill_tree_can_spare_the_root() -> None:
-    process = start(BURN_IN_A_CHILD.replace("end = time.process_time() + 0.4", "time.sleep(60); end = 0"))
+    # The child says it is there, then waits to be killed (it must outlive the test's checks).
+    process = start(BURN_IN_A_CHILD.replace(
+        "end = time.process_time() + 0.4",
+        'sys.stdout.write("child\\n"); sys.stdout.flush(); time.sleep(60); end = 0'))
     try:
-        assert process.stdin is not None
+        assert process.stdin is not None and process.stdout is not None
         process.stdin.write("go\n")
         process.stdin.flush()
-        deadline = time.monotonic() + 5
-        while len(process_tree(process.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert process.stdout.readline().strip() == "child"
         child = process_tree(process.pid)[1]
         kill_tree(process.pid, spare_root=True)
         assert process.stdout is not None and process.stdout.readline().strip() == "burnt"
