@@ -71,6 +71,17 @@ class Slot(Generic[H]):
     abandoned: bool = False
 
 
+def deliver(reporter: Reporter | None, item: SandboxStats | SandboxIncident) -> None:
+    """Hand a reading or an incident to the world's reporter: a broken reporter must not
+    break the sandbox that reports."""
+    if reporter is None:
+        return
+    try:
+        reporter(item)
+    except Exception:
+        log.exception("sandbox reporter failed")
+
+
 def safe_name(text: str, limit: int = 40) -> str:
     """A fragment usable in container names and paths."""
     cleaned = re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-.") or "x"
@@ -364,12 +375,7 @@ class BaseSandbox(ABC, Generic[H]):
         return True
 
     def _report(self, item: SandboxStats | SandboxIncident) -> None:
-        if self.reporter is None:
-            return
-        try:
-            self.reporter(item)
-        except Exception:  # a broken reporter must not break the sandbox
-            log.exception("sandbox reporter failed")
+        deliver(self.reporter, item)
 
     def _report_stats(self, slot: Slot[H]) -> None:
         """A status-only reading, so the UI sees starts, replacements and stops at once."""

@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
-from containers.base import SandboxError
+from containers.base import SandboxError, deliver
 from containers.docker_host import HostUnreachable
 from containers.endpoints import SSHTunnel, short_error
 from containers.host_health import HostHealth
@@ -473,9 +473,4 @@ class MultiHostSandbox:
         return report
 
     def _report(self, item: SandboxStats | SandboxIncident) -> None:
-        if self.reporter is None:
-            return
-        try:
-            self.reporter(item)
-        except Exception:  # a broken reporter must not break the sandbox
-            log.exception("sandbox reporter failed")
+        deliver(self.reporter, item)

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from containers.procfs import processes_of_uid
+
 ROOT = Path(__file__).resolve().parents[2]
 UID = 4242  # a uid with nothing of its own on this machine
 PACKAGES = ("engine", "containers", "tui")
@@ -141,12 +143,4 @@ def build() -> Env:
 
 
 def processes_of(uid: int = UID) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    found.append(int(entry.name))
-            except OSError:
-                pass
-    return found
+    return processes_of_uid(uid)
