@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic_core import ErrorDetails
@@ -331,18 +332,25 @@ def parse_world(data: dict[str, Any], source: str = "<world>") -> WorldConfig:
         raise ConfigError(f"{source}: {_describe(e)}") from None
 
 
-def load_world(path: str | Path) -> WorldConfig:
-    path = Path(path)
+def read_toml(path: Path, what: str, error: type[Exception],
+              loads: Callable[[str], dict[str, Any]] = tomllib.loads) -> tuple[str, dict[str, Any]]:
+    """A TOML file's text and table, or `error` saying what is wrong with the file (`what`:
+    "world file", "sweep file")."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such world file") from None
+        raise error(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+        raise error(f"{path}: cannot read: {e}") from None
     try:
-        data = _loads(text)
+        return text, loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        raise error(f"{path}: not valid TOML: {e}") from None
+
+
+def load_world(path: str | Path) -> WorldConfig:
+    path = Path(path)
+    _, data = read_toml(path, "world file", ConfigError, _loads)
     return parse_world(data, source=str(path))
 
 

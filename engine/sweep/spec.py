@@ -15,14 +15,13 @@ import itertools
 import json
 import math
 import random
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import ConfigError, WorldConfig, load_scenario, load_world, parse_world
+from ..config import ConfigError, WorldConfig, load_scenario, load_world, parse_world, read_toml
 
 MAX_RUNS = 1_000_000  # a sweep is planned in memory: refuse a grid nobody meant to run
 Scalar = int | float | str | bool
@@ -224,16 +223,7 @@ def _describe(e: ValidationError) -> str:
 def load_sweep(path: str | Path) -> Sweep:
     """Read, validate and plan a sweep file; a `SweepError` names the field when it is wrong."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweepError(f"{path}: no such sweep file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SweepError(f"{path}: cannot read: {e}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SweepError(f"{path}: not valid TOML: {e}") from None
+    text, data = read_toml(path, "sweep file", SweepError)
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as e:
