@@ -389,6 +389,8 @@ class World:
     def act(self, action: Action, principal: str = OPERATOR) -> Result:
         """Carry out an action that is not a service's method (write, read, delete) through
         the narrow waist, as the operator by default: the UI's other lever, beside `invoke`."""
+        if not isinstance(action, Action):
+            return Result(False, None, f"not an action: {bounds.shown(action)}", "invalid", "action")
         if type(action) is Invoke:
             return self.invoke(action.target, action.method, action.args, principal=principal)
         result = self._perform(principal, action)

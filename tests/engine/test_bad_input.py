@@ -376,3 +376,18 @@ def test_scrip_and_artifacts_cannot_be_given_to_a_service():
     r = world.invoke("ledger", "transfer_artifact", principal="a001", artifact="note", to="oracle")
     assert not r.ok and "service" in r.error
     assert state(world) == mid and before["scrip"] == mid["scrip"]
+
+
+def test_the_operators_actions_through_world_act():
+    """World.act, the UI's lever for actions that are not a service's method: a write is
+    carried out; junk in place of an action, or an unknown principal, is refused unchanged."""
+    world = make_world([{"scrip": 10}])
+    before = state(world)
+    for junk, principal in (("junk", "operator"), (None, "operator"), (Write("x"), "nobody"), (Write("x"), 7)):
+        r = world.act(junk, principal=principal)
+        assert not r.ok and r.code in ("invalid", "unknown"), r
+    assert state(world) == before
+    wrote = world.act(Write("hello"))
+    assert wrote.ok and world.artifacts.get(wrote.value["artifact_id"]).owner == "operator"
+    assert world.act(Read(wrote.value["artifact_id"])).value["content"] == "hello"
+    assert not world.act(Delete("nothing-1")).ok
