@@ -697,6 +697,19 @@ class Agent:
             "brain": self.brain.dump(),
         }
 
+    def dump_key(self) -> tuple:
+        """Equal keys, equal dumps: what `dump` reads that can change, cheaply, so a writer
+        checkpointing again and again reuses the JSON of an agent that has not moved (in a
+        busy world, about half of them between two checkpoints). The brain's memory and
+        the random stream change only when the brain decides, which always moves `actions`
+        or `total_failures`; an action re-aimed by its brain, a new result or a new sleep
+        condition only come with one as well; every wake moves `_token`."""
+        return (self.actions, self.total_failures, self._token, self.refused, self.failures, self.status,
+                self.detail, self.times_frozen, self.frozen_since, self.last_error, self.paused, self.crashed,
+                self.stopped, self.held, self._waiting, self._stage, self.wake_reason, self._config_version,
+                self.config is self.config_artifact.content, self.parent, self.rng_seed,
+                self._watch is None, self._watch is self.world.ledger.compute_watchers)
+
     def load(self, state: dict[str, Any], memo: dict | None = None) -> bool:
         """Take back a dumped agent (built from its config artifact, not yet run). Checks
         every field before setting any. True when its turn must be queued (`requeue`)."""

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from .world import World
 
 FORMAT = 1
+# One encoder for every fragment: `json.dumps` with a separator builds a new one each call.
+_json = json.JSONEncoder(separators=(",", ":")).encode
 MAX_BYTES = 2**31  # a checkpoint larger than this (decompressed) is not one this engine wrote
 
 
@@ -50,6 +52,8 @@ class Cursors:
         # Each artifact's JSON as last written, under what would change it: most of a
         # world's artifacts do not change between two checkpoints.
         self.artifacts: dict[str, tuple[tuple, str]] = {}
+        # Each agent's JSON as last written, under its `dump_key`.
+        self.agents: dict[str, tuple[tuple, str]] = {}
         # The JSON of records that never change once made (closed metrics windows, past
         # resolutions, closed listings), by the record object's identity (the entry holds
         # the object, so its id cannot be reused while cached).
@@ -62,9 +66,10 @@ class Cursors:
         return cursor
 
 
-def capture(world: World, cursors: Cursors | None = None, artifacts: bool = True) -> dict[str, Any]:
+def capture(world: World, cursors: Cursors | None = None, parts: bool = True) -> dict[str, Any]:
     """The world as it stands, as plain values (see the module doc); without the artifact
-    store when `artifacts` is False (`capture_encoded` adds it from its fragments)."""
+    store and the agents when `parts` is False (`capture_encoded` adds them from JSON
+    fragments)."""
     cursors = cursors or Cursors()
     timer_names = {id(timer): f"t:{name}" for name, timer in world.timers().items()}
 
@@ -81,13 +86,13 @@ def capture(world: World, cursors: Cursors | None = None, artifacts: bool = True
         "t": world.clock.now(),
         "world": world.dump_state(),
         "ledger": world.ledger.dump(),
-        **({"artifacts": world.artifacts.dump()} if artifacts else {}),
+        **({"artifacts": world.artifacts.dump()} if parts else {}),
         "oracle": world.oracle.dump(),
         "market": world.market.dump(),
         "contracts": world.contracts.dump(),
         "metrics": world.metrics.dump(),
         "waist": world.waist.dump(),
-        "agents": [[aid, agent.dump(cursors.stream(aid))] for aid, agent in world.agents.items()],
+        **({"agents": [[aid, agent.dump(cursors.stream(aid))] for aid, agent in world.agents.items()]} if parts else {}),
         "bus": world.bus.dump(name_of),
         "scheduler": world.scheduler.dump(name_of),
     }
@@ -95,18 +100,39 @@ def capture(world: World, cursors: Cursors | None = None, artifacts: bool = True
 
 def capture_encoded(world: World, cursors: Cursors) -> bytes:
     """`encode(capture(world))`, the same bytes' meaning, made faster for a writer that
-    checkpoints the same world again and again: unchanged artifacts reuse their JSON."""
-    state = capture(world, cursors, artifacts=False)
+    checkpoints the same world again and again: unchanged artifacts and agents reuse their
+    JSON. `capture_json` and `compress` are its two halves (a writer compresses in a
+    thread: zlib lets go of the GIL, so the engine runs on meanwhile)."""
+    return compress(capture_json(world, cursors))
+
+
+def compress(text: bytes) -> bytes:
+    # Level 1: a checkpoint is mostly numbers that compress little more at higher levels.
+    return zlib.compress(text, 1)
+
+
+def capture_json(world: World, cursors: Cursors) -> bytes:
+    """The JSON of `capture(world)`, from cached fragments where nothing changed."""
+    state = capture(world, cursors, parts=False)
     store = world.artifacts
     cache, seen, fragments = cursors.artifacts, {}, []
     for a in store.by_id.values():
         sig = (a.version, a.owner, a.updated, a.size, tuple(a.meta.items()))
         hit = cache.get(a.id)
         if hit is None or hit[0] != sig:
-            hit = (sig, json.dumps(store.row(a), separators=(",", ":")))
+            hit = (sig, _json(store.row(a)))
         seen[a.id] = hit
         fragments.append(hit[1])
     cursors.artifacts = seen
+    known, agents, rows = cursors.agents, {}, []
+    for aid, agent in world.agents.items():
+        key = agent.dump_key()
+        hit = known.get(aid)
+        if hit is None or hit[0] != key:
+            hit = (key, _json([aid, agent.dump(cursors.stream(aid))]))
+        agents[aid] = hit
+        rows.append(hit[1])
+    cursors.agents = agents
     # Immutable records: their JSON from the cache, put in place of a placeholder.
     old, kept = cursors.records, {}
     raw: list[str] = []
@@ -117,7 +143,7 @@ def capture_encoded(world: World, cursors: Cursors) -> bytes:
         for obj, row in zip(objects, rows):
             hit = old.get(id(obj))
             if hit is None or hit[0] is not obj:
-                hit = (obj, json.dumps(row, separators=(",", ":")))
+                hit = (obj, _json(row))
             kept[id(obj)] = hit
             parts.append(hit[1])
         raw.append("[" + ",".join(parts) + "]")
@@ -127,11 +153,12 @@ def capture_encoded(world: World, cursors: Cursors) -> bytes:
     state["oracle"]["resolutions"] = records(world.oracle.resolutions, state["oracle"]["resolutions"])
     state["market"]["closed"] = records(world.market.closed, state["market"]["closed"])
     cursors.records = kept
-    head = json.dumps(state, separators=(",", ":"))
+    head = _json(state)
     for i, fragment in enumerate(raw):
         head = head.replace(f'"\\u0000raw{i}:{nonce}\\u0000"', fragment, 1)
-    text = f'{head[:-1]},"artifacts":{{"counter":{store.counter},"artifacts":[{",".join(fragments)}]}}}}'
-    return zlib.compress(text.encode(), 1)
+    text = (f'{head[:-1]},"agents":[{",".join(rows)}],'
+            f'"artifacts":{{"counter":{store.counter},"artifacts":[{",".join(fragments)}]}}}}')
+    return text.encode()
 
 
 def encode(state: dict[str, Any], level: int = 1) -> bytes:

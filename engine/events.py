@@ -356,6 +356,22 @@ def _build(entry: tuple[type[Event], int, float, tuple[Any, ...]]) -> Event:
     return ev
 
 
+class _Waiting(list):
+    """The waiters of one (kind, principal), in registration order. Pruned of those woken
+    otherwise when it has doubled since the last pruning: hundreds of agents can sleep
+    until one rare event, and pruning at a fixed length rescanned them at every sleep."""
+
+    __slots__ = ("prune_at",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prune_at = 8
+
+    def prune(self) -> None:
+        self[:] = [w for w in self if not w.woken]
+        self.prune_at = max(8, 2 * len(self))
+
+
 class EventBus:
     """Publishes events to subscribers and to agents sleeping until an event kind."""
 
@@ -370,7 +386,7 @@ class EventBus:
         self._all: list[Subscription] = []
         self._by_kind: dict[str, list[Subscription]] = {}
         # kind -> principal (or None for "any") -> waiters to wake (engine.scheduler.Waiter, or an agent's ticket)
-        self._wakers: dict[str, dict[str | None, list[Any]]] = {}
+        self._wakers: dict[str, dict[str | None, _Waiting]] = {}
         self._hooks: list[Callable[[Event], None]] = []
         self._fanout: dict[str, tuple[tuple, tuple]] = {}
         # Events of a genesis call, until it stands (hold/release/drop). Public because the
@@ -453,8 +469,8 @@ class EventBus:
             if self._hooks or subs or kind in self._wakers:
                 self._fanout[kind] = (tuple(self._hooks), subs)
 
-    def _wake(self, wakers: dict[str | None, list[Any]], ev: Event) -> None:
-        woken = wakers.pop(None, [])
+    def _wake(self, wakers: dict[str | None, _Waiting], ev: Event) -> None:
+        woken: list[Any] = wakers.pop(None, [])
         if ev.target is not None:
             woken += wakers.pop(getattr(ev, ev.target), [])
         reason = "event:" + ev.kind
@@ -496,12 +512,15 @@ class EventBus:
         for kind in kinds:
             if kind not in EVENT_KINDS:
                 raise ValueError(f"unknown event kind {kind!r}")
-            if kind not in self._wakers:
-                self._wakers[kind] = {}
+            by_principal = self._wakers.get(kind)
+            if by_principal is None:
+                by_principal = self._wakers[kind] = {}
                 self._refan()
-            waiting = self._wakers[kind].setdefault(principal, [])
-            if len(waiting) >= 8:
-                waiting[:] = [w for w in waiting if not w.woken]
+            waiting = by_principal.get(principal)
+            if waiting is None:
+                waiting = by_principal[principal] = _Waiting()
+            elif len(waiting) >= waiting.prune_at:
+                waiting.prune()
             waiting.append(waiter)
 
     # -- a checkpoint's view of the bus -------------------------------------------------------------

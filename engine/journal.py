@@ -24,6 +24,7 @@ import pickle
 import sqlite3
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -48,7 +49,7 @@ from .journal_file import (
     sidecar,
 )
 from .persist import TABLES, StateCapture
-from .checkpoint import Cursors, capture_encoded
+from .checkpoint import Cursors, capture_json, compress
 # Readers of a journal, here too for the many that import them from the journal's module.
 from .journal_read import iter_events, read_state
 
@@ -212,8 +213,10 @@ class Journal:
         self._kinds_written: set[str] = set(r[0] for r in self.db.execute("SELECT kind FROM event_kinds"))
         self._capture = StateCapture(world)
         self._llm_calls: list[tuple] = []  # recorded LLM calls since the last commit
-        # Checkpoints taken since the last commit: (t, seq, reason, bytes), written with it.
-        self._pending_checkpoints: list[tuple[float, int, str, bytes]] = []
+        # Checkpoints taken since the last commit: (t, seq, reason, bytes being compressed),
+        # written with it. Compressed in a thread of their own (zlib lets go of the GIL).
+        self._pending_checkpoints: list[tuple[float, int, str, Future[bytes]]] = []
+        self._compressor: ThreadPoolExecutor | None = None
         self._cursors = Cursors()
         self._last_checkpoint = self.db.execute("SELECT t, seq FROM checkpoints ORDER BY n DESC LIMIT 1").fetchone()
         self._cadence: Timer | None = None
@@ -298,7 +301,10 @@ class Journal:
         if self._last_checkpoint is not None and tuple(self._last_checkpoint) == (now, seq):
             return
         started = time.perf_counter()
-        blob = capture_encoded(self.world, self._cursors)
+        text = capture_json(self.world, self._cursors)
+        if self._compressor is None:
+            self._compressor = ThreadPoolExecutor(1, thread_name_prefix="checkpoint-zlib")
+        blob = self._compressor.submit(compress, text)
         self.checkpoint_seconds += time.perf_counter() - started
         self._pending_checkpoints.append((now, seq, reason, blob))
         self._last_checkpoint = (now, seq)
@@ -400,6 +406,8 @@ class Journal:
 
     def _write(self, batch: tuple | None, kinds: list[tuple[str, str]], changes: dict[str, dict[str, Any]], t: float) -> int:
         db = self.db
+        # (compressed by now, but for the last one taken: a few ms)
+        checkpoints = [(at, seq, why, blob.result()) for at, seq, why, blob in self._pending_checkpoints]
         db.execute("BEGIN IMMEDIATE")
         try:
             if kinds:
@@ -417,9 +425,8 @@ class Journal:
                     db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", upserts)
                 if deletes:
                     db.executemany(f"DELETE FROM {table} WHERE key = ?", deletes)
-            if self._pending_checkpoints:
-                db.executemany("INSERT INTO checkpoints (t, seq, reason, data) VALUES (?, ?, ?, ?)",
-                               self._pending_checkpoints)
+            if checkpoints:
+                db.executemany("INSERT INTO checkpoints (t, seq, reason, data) VALUES (?, ?, ?, ?)", checkpoints)
             if self._llm_calls:
                 db.executemany("INSERT INTO llm_calls (key, agent, t, model, params, answer, finish, prompt_tokens, "
                                "completion_tokens, cached_tokens, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -473,6 +480,8 @@ class Journal:
 
     def close(self) -> None:
         """Close the file and give up the writer's lock (after the last connection)."""
+        if self._compressor is not None:
+            self._compressor.shutdown(wait=False, cancel_futures=True)
         try:
             self.db.close()
         except sqlite3.Error:

@@ -8,6 +8,9 @@ checkpoint keeps `{seed, twists, pos, gauss}` and a crc of the block to check it
 find `twists` cheaply at each checkpoint, a `StreamCursor` remembers the block it saw last
 time and twists a scratch generator forward from there until the blocks match (an agent
 draws far fewer than 624 words between two checkpoints, so that is zero or one twist).
+Most checkpoints find the same block as last time: a twist rewrites every word, so three
+words compared (first, middle, last) tell it, and the block's crc is the one kept (a
+chance match of all three after a twist is 2^-96, and `load` would refuse it by the crc).
 A stream that was not seeded from its seed string (reseeded, set by hand) is kept whole.
 
 `load` reads hostile input: every figure is bounded and the block is checked against its
@@ -41,11 +44,13 @@ def _block(words: tuple[int, ...]) -> bytes:
 class StreamCursor:
     """What one writer remembers of one stream between checkpoints (see the module doc)."""
 
-    __slots__ = ("twists", "block", "whole")
+    __slots__ = ("twists", "block", "crc", "marks", "whole")
 
     def __init__(self) -> None:
         self.twists = -1  # not yet located
         self.block = b""
+        self.crc = 0
+        self.marks: tuple[int, int, int] | None = None  # three words of `block`
         self.whole = False
 
 
@@ -56,14 +61,17 @@ def dump(rng: random.Random, seed: str, cursor: StreamCursor) -> dict[str, Any]:
     """The stream's position (or its whole state), as plain JSON values."""
     version, words, gauss = rng.getstate()
     if not cursor.whole:
+        if cursor.marks == (words[0], words[N // 2], words[N - 1]):  # the block of last time
+            return {"seed": seed, "twists": cursor.twists, "pos": words[N], "gauss": gauss, "crc": cursor.crc}
         block = _block(words)
         if cursor.twists < 0:
             cursor.twists, cursor.block = 0, _block(random.Random(seed).getstate()[1])
         ref, k = cursor.block, cursor.twists
         for _ in range(MAX_CATCH_UP + 1):
             if ref == block:
-                cursor.twists, cursor.block = k, block
-                return {"seed": seed, "twists": k, "pos": words[N], "gauss": gauss, "crc": zlib.crc32(block)}
+                cursor.twists, cursor.block, cursor.crc = k, block, zlib.crc32(block)
+                cursor.marks = (words[0], words[N // 2], words[N - 1])
+                return {"seed": seed, "twists": k, "pos": words[N], "gauss": gauss, "crc": cursor.crc}
             _scratch.setstate((version, tuple(array("I", ref)) + (N,), None))
             _scratch.getrandbits(TWIST_BITS)
             ref = _block(_scratch.getstate()[1])

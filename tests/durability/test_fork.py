@@ -222,6 +222,33 @@ def test_the_journals_fast_encoding_means_the_same_checkpoint(recordings):
     assert first != again and again == json.loads(json.dumps(capture(world)))
 
 
+def test_reused_fragments_stay_true_through_steering(recordings):
+    """The writer reuses an agent's JSON while its `dump_key` is unchanged: through a run
+    with the operator pausing, stopping and reconfiguring agents and the world,
+    every checkpoint it encodes is still the world's own capture."""
+    from engine.checkpoint import Cursors, capture_encoded, decode
+
+    world, _, _ = world_at(recordings["default"][0], 60.0)
+    cursors = Cursors()
+    ids = sorted(world.agents)
+    steering = [step for k in (1, 5) for step in (
+        ("pause_agent", ids[k]), ("stop_agent", ids[k + 1]), ("pause", None), ("resume", None),
+        ("resume_agent", ids[k]), ("configure", ids[k + 2]), (None, None))]
+    reused = 0
+    for step, (method, agent) in enumerate(steering):
+        if method == "configure":
+            assert world.invoke("rights", "configure", {"agent": agent, "brain": "dreamer"}, principal=agent).ok
+        elif method is not None:
+            assert world.invoke("world", method, {} if agent is None else {"agent": agent}).ok, method
+        if not world.paused:  # (a paused world on virtual time would wait for ever)
+            anyio.run(lambda: world.run(final_window=False, until=60.0 + 3.0 * (step + 1)))
+        before = dict(cursors.agents)
+        encoded = decode(capture_encoded(world, cursors))
+        reused += sum(1 for aid, hit in cursors.agents.items() if before.get(aid) is hit)
+        assert encoded == json.loads(json.dumps(capture(world))), (step, method)
+    assert reused > 0  # the cache was used, so this tested it
+
+
 def test_export_at_writes_the_state_of_that_moment(tmp_path, recordings):
     parent, _ = recordings["default"]
     assert main(["export", str(parent), "--at", "T+1m30s", "--out", str(tmp_path / "x")]) == 0
