@@ -153,9 +153,14 @@ class AgentView:
     def contracts(self, role: str = "debtor") -> list[tuple[str, dict[str, Any]]]:
         """(contract id, terms) where this agent is the debtor, lender or holder."""
         c = self._world.contracts
-        if role == "holder":
-            return [(cid, a.content) for cid, a in c.contracts.items() if c.holder(cid) == self.id]
-        return [(cid, a.content) for cid, a in c.contracts.items() if a.content[role] == self.id]
+        me = self.id
+        if role == "holder":  # (c.holder, inlined: this is asked at most turns of a lender)
+            seller_of = self._world.market.seller_of
+            return [(cid, a.content) for cid, a in c.contracts.items()
+                    if (owner := a.owner) == me or (owner == "market" and (seller_of(cid) or owner) == me)]
+        if role not in ("lender", "debtor"):
+            raise ValueError(f"a contract's role is lender, debtor or holder, not {role!r}")
+        return [(a.id, a.content) for a in c.contracts.find((role, me))]
 
     def owed(self, contract_id: str) -> int:
         c = self._world.contracts
@@ -174,7 +179,10 @@ class AgentView:
 
     def config_rights(self) -> list[str]:
         """Agents whose config right this agent owns, other than itself."""
-        return [a.id for a in self._world.agents.values() if a.config_artifact.owner == self.id and a.id != self.id]
+        world, me = self._world, self.id
+        agents = world.agents
+        return [aid for a in world.artifacts.owned_by(me) if a.kind == "config"
+                and (aid := a.id[7:]) != me and aid in agents and agents[aid].config_artifact is a]
 
     def code_artifacts(self) -> list[str]:
         """Every code artifact in the world (agents may run others' code, paying its price)."""

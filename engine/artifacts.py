@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Refusal
+from .indexed import IndexedDict
 from .plain import decode, encode
 
 # Kinds an agent may write directly. Rights, contracts and genesis artifacts are made by
@@ -52,10 +53,15 @@ class Artifact:
         }
 
 
+def _owner(art: Artifact) -> tuple[str]:
+    return (art.owner,)
+
+
 class ArtifactStore:
     def __init__(self, ledger) -> None:
         self._ledger = ledger
-        self.by_id: dict[str, Artifact] = {}
+        # Found by owner too (`owned_by`): brains ask what they own at most turns.
+        self.by_id: IndexedDict = IndexedDict(_owner)
         self._counter = 0
 
     def __contains__(self, artifact_id: object) -> bool:
@@ -107,7 +113,13 @@ class ArtifactStore:
         self._counter = counter
 
     def owned_by(self, owner: str) -> list[Artifact]:
-        return [a for a in self.by_id.values() if a.owner == owner]
+        """Its artifacts, in the store's order."""
+        return self.by_id.find(owner)
+
+    def _reown(self, art: Artifact, owner: str) -> None:
+        def change() -> None:
+            art.owner = owner
+        self.by_id.reindex(art.id, change)
 
     def new_id(self, kind: str) -> str:
         self._ledger.undo.attrs(self, "_counter")
@@ -193,7 +205,9 @@ class ArtifactStore:
         if art.charged:
             self._ledger.use_disk(to, art.size)  # refuses first if the receiver has no room
             self._ledger.use_disk(frm, -art.size)
-        self._ledger.undo.attrs(art, "owner", "updated")
-        art.owner = to
+        undo = self._ledger.undo
+        undo.attrs(art, "updated")
+        undo.call(self._reown, art, frm)
+        self._reown(art, to)
         art.updated = now
         return art

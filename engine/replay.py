@@ -11,17 +11,25 @@ step: a world already at an earlier moment of the same stretch between checkpoin
 on rather than rebuilt, and random streams' positions are memoised across restores.
 `events_before(t)` gives the last events at or before `t` (found through the commits
 table, which says when each batch of events was committed, without reading the others).
+
+A world is built with the cyclic collector paused (`collector_paused`): a restore makes
+about 10^5 long-lived objects at once, and the collector, counting allocations, ran full
+collections over the whole heap (and the worlds a replay left behind) in the middle of it,
+up to half a seek's time. The world a seek leaves behind is collected afterwards: the app
+collects once the new moment is on screen (tui/replay.py).
 """
 
 from __future__ import annotations
 
 import bisect
+import gc
 import io
 import json
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .checkpoint import CheckpointError
 from .checkpoint import restore as restore_checkpoint
@@ -34,11 +42,24 @@ from .resume import load_config
 if TYPE_CHECKING:
     from .world import World
 
-__all__ = ["Moment", "Recording"]
+__all__ = ["Moment", "Recording", "collector_paused"]
 
 # Notable events a timeline marks (besides checkpoints and operator actions).
 MARKED = ("oracle_resolved", "loan")
 EVENTS_BACK = 2000  # events read back to find the one before a position
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a while (as it was after: a caller may have
+    turned it off itself)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 @dataclass
@@ -88,6 +109,10 @@ class Recording:
     # -- the world --------------------------------------------------------------------------------
     async def moment(self, t: float) -> Moment:
         """The world at `t` (clamped to the recording)."""
+        with collector_paused():
+            return await self._moment(t)
+
+    async def _moment(self, t: float) -> Moment:
         t = min(max(t, self.start), self.end)
         info = pick_checkpoint(self.checkpoints, t)
         world = self._world

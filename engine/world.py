@@ -523,6 +523,7 @@ class World:
         ) and self.ledger.held.get("contracts", 0) == sum(
             a.content["principal"] for a in self.contracts.contracts.values() if a.content["status"] == "offered"
         )
+        inv["indexes_match"] = self.artifacts.by_id.consistent() and self.contracts.contracts.consistent()
         return inv
 
     @property

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..bounds import DUE_IN, MAX_SCRIP, SCRIP, exact, exact_time, shown, written
 from ..errors import Refusal
 from ..events import LoanEvent
+from ..indexed import IndexedDict
 from .base import GenesisArtifact, Param, method
 
 if TYPE_CHECKING:
@@ -77,13 +78,20 @@ def due_time(accepted_at: float, due_in: float) -> float:
     return due
 
 
+def _parties(art: Artifact) -> tuple[tuple[str, str], tuple[str, str]]:
+    c = art.content  # (its lender and debtor never change)
+    return ("lender", c["lender"]), ("debtor", c["debtor"])
+
+
 class ContractsArtifact(GenesisArtifact):
     id = HOLDER
     description = "Loans as contract artifacts: offer, accept, decline, cancel, repay; collected at due."
 
     def __init__(self, world: Services) -> None:
         super().__init__(world)
-        self.contracts: dict[str, Artifact] = {}
+        # Found by party too (`find(("lender", id))`, `("debtor", id)`): lenders and
+        # borrowers look up their own loans at most turns.
+        self.contracts: IndexedDict = IndexedDict(_parties)
         self._due: list[tuple[float, str]] = []  # (due time, contract id) of active contracts
         # The public credit record, as counters: settled contracts retire from memory (a
         # long world makes thousands), so the record cannot be recounted from them.
@@ -120,7 +128,8 @@ class ContractsArtifact(GenesisArtifact):
             raise ValueError("the credit records must be tables of whole numbers")
         if not (type(state["retired"]) is int and type(state["ids"]) is int and isinstance(state["settled"], list)):
             raise ValueError("the contracts' counters must be whole numbers")
-        self.contracts = {c: store[c] for c in ids}
+        self.contracts.clear()
+        self.contracts.update((c, store[c]) for c in ids)
         self._due = [(float(t), c) for t, c in due]  # the heap's own order, as it was
         self.credit = {k: dict(v) for k, v in credit.items()}
         self._settled = deque(c for c in state["settled"] if isinstance(c, str))
@@ -286,7 +295,7 @@ class ContractsArtifact(GenesisArtifact):
 
     def credit_record(self, who: str, now: float) -> dict[str, Any]:
         counts = self.credit.get(who, {})
-        open_ = [a.content for a in self.contracts.values() if a.content["debtor"] == who and a.content["status"] in OPEN]
+        open_ = [a.content for a in self.contracts.find(("debtor", who)) if a.content["status"] in OPEN]
         return {
             "principal": who,
             "borrowed": counts.get("borrowed", 0),
