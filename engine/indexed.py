@@ -3,9 +3,9 @@
 Brains ask "what do I own", "which loans am I the lender of" at most of their turns, and a
 scan of every artifact or contract (a thousand and more in a busy world) was the slowest
 part of those turns. An `IndexedDict` keeps, for every index key its values name
-(`keys_of(value)`), the dict keys of those values, and answers `find(index_key)` in the
-dict's own order: the order a restored world's dict has too, so a brain choosing among
-what it finds chooses alike in a world and in its fork.
+(`keys_of(value)`, each named once), the dict keys of those values, and answers
+`find(index_key)` in the dict's own order: the order a restored world's dict has too, so a
+brain choosing among what it finds chooses alike in a world and in its fork.
 
 Every change of membership goes through the dict's own setting, deleting and popping
 (the undo log's as well, engine/undo.py); a value whose index keys change in place is
@@ -87,16 +87,24 @@ class IndexedDict(dict):
         return [get(self, k) for k in sorted(keys, key=self._pos.__getitem__)]
 
     def consistent(self) -> bool:
-        """Does the index say what a scan of the values would (an invariant)?"""
-        expected: dict[Hashable, dict[Any, None]] = {}
+        """Does the index say what a scan of the values would, and do the places follow
+        the dict's order? (An invariant, checked in one pass: every value is found under
+        each key it names, and the index holds no more entries than that.)"""
+        index, pos, keys_of = self._index, self._pos, self._keys_of
+        if len(pos) != len(self):
+            return False
+        entries, last = 0, -1
         for key, value in self.items():
-            for ikey in self._keys_of(value):
-                expected.setdefault(ikey, {})[key] = None
-        pos = self._pos
-        places = [pos.get(k, -1) for k in self]
-        return (len(pos) == len(self) and -1 not in places and places == sorted(places)
-                and {k: list(v) for k, v in expected.items()}
-                == {k: sorted(v, key=pos.__getitem__) for k, v in self._index.items()})
+            place = pos.get(key)
+            if place is None or place <= last:
+                return False
+            last = place
+            for ikey in keys_of(value):
+                keys = index.get(ikey)
+                if keys is None or key not in keys:
+                    return False
+                entries += 1
+        return entries == sum(map(len, index.values()))
 
     def _add(self, key: Any, value: Any) -> None:
         index = self._index
