@@ -24,6 +24,7 @@ from engine.headless import run_headless
 from engine.replay import Recording
 from engine.world import World
 from tui.replay import READ_ONLY, ReplayApp
+from tui.screens.form import FormScreen
 
 SIZE = (120, 36)
 END = 150.0
@@ -304,7 +305,9 @@ async def test_play_ticks_do_not_pile_up_behind_a_slow_seek(recording, monkeypat
     async def counted_tick():
         nonlocal ticks
         ticks += 1
-        await tick()
+        pending = tick()
+        if pending is not None:  # (an async tick, as it was)
+            await pending
 
     app._play_tick = counted_tick  # (the play timer is set on mount, with this)
     async with app.run_test(size=SIZE) as pilot:
@@ -329,3 +332,77 @@ async def test_play_ticks_do_not_pile_up_behind_a_slow_seek(recording, monkeypat
         assert probe.calls[before:] == [5.1, 65.1]  # the tick's, then the key's; none piled up
         assert app.t == 65.1
         await shown_equals_direct(app, recording, 65.1)
+
+
+# -- forking from the replay ---------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_the_app_goes_on_drawing_while_a_fork_is_written(recording, tmp_path, monkeypatch):
+    """The fork runs the recording on to the moment and writes a journal: seconds on a big
+    world. It runs in a thread; the app's loop meanwhile turns and draws frames (the old
+    app waited on the thread with the loop stopped: no frame until the fork was done)."""
+    import threading
+
+    import engine.fork
+
+    fork = engine.fork.fork_journal
+    app = ReplayApp(Recording(recording), 60.0, follow=False, refresh_s=0.02, cursor_blink=False)
+    frame = app.refresh_view
+    forking, drawn = threading.Event(), threading.Event()
+
+    def watched_frame():
+        frame()
+        if forking.is_set():
+            drawn.set()
+
+    app.refresh_view = watched_frame  # (the frame timer is set on mount, with this)
+    seen: dict[str, bool] = {}
+
+    def watched_fork(*args, **kw):
+        forking.set()  # in the fork's thread: is a frame drawn before the fork goes on?
+        seen["drawn"] = drawn.wait(5)
+        seen["thread"] = threading.current_thread() is not threading.main_thread()
+        return fork(*args, **kw)
+
+    monkeypatch.setattr(engine.fork, "fork_journal", watched_fork)
+    new = tmp_path / "branch.db"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("F")
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *str(new), "enter")
+        await settle(pilot)
+    assert seen == {"drawn": True, "thread": True}
+    assert app.forked == new and Recording(new).checkpoints[0].t == 60.0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["no such directory", "the recording itself", "a file that exists"])
+async def test_a_fork_into_a_bad_path_is_refused_in_the_form_and_writes_nothing(recording, tmp_path, where):
+    from tuikit import field_error
+
+    existing = tmp_path / "exists.db"
+    existing.write_bytes(b"mine")
+    bad = {"no such directory": tmp_path / "missing" / "branch.db", "the recording itself": recording,
+           "a file that exists": existing}[where]
+    before = {p: p.read_bytes() for p in (recording, existing)}
+    app = app_on(recording, 60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("F")
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *str(bad), "enter")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen) and form.refusal  # the form stays open, and says why
+        assert field_error(pilot, "journal") == form.refusal
+        assert form.widget_for("journal").has_class("-refused")
+        assert app.forked is None
+        assert not (tmp_path / "missing").exists()
+        assert {p: p.read_bytes() for p in (recording, existing)} == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.db"]
+        # The refused form takes a good path at once, and forks into it.
+        good = tmp_path / "branch.db"
+        await pilot.press("ctrl+a", "ctrl+k", *str(good), "enter")
+        await settle(pilot)
+    assert app.forked == good and Recording(good).checkpoints[0].t == 60.0
+    assert {p: p.read_bytes() for p in (recording, existing)} == before
