@@ -144,18 +144,21 @@ class ReplayApp(EcologyApp):
         self._asked = Position(min(max(t, rec.start), rec.end), seq, after)
         if not self._seeker_on:
             self._seeker_on = True
-            self.run_worker(self._seeker, name="seek", group="seek", exit_on_error=False)
+            self.run_worker(self._seeker, name="seek", group="seek")
 
     def aim(self) -> Position:
         """Where a relative step starts from: the position last asked for (waiting, or
-        being built), else the one shown; its last event (`seq`) worked out if not given."""
-        aim = self._asked or self._seeking
-        if aim is None:
-            return Position(self.t, self.seq)
-        if aim.seq is None:
-            rows = self.recording.events_before(aim.t if aim.after else math.nextafter(aim.t, -math.inf), 1)
-            aim = Position(aim.t, rows[-1]["seq"] if rows else self.recording.checkpoints[0].seq, aim.after)
-        return aim
+        being built), else the one shown."""
+        return self._asked or self._seeking or Position(self.t, self.seq)
+
+    def _last_event(self, position: Position) -> int:
+        """The last event shown at `position`: its `seq`, else the last before its time
+        (at it, with `after`)."""
+        if position.seq is not None:
+            return position.seq
+        rec = self.recording
+        rows = rec.events_before(position.t if position.after else math.nextafter(position.t, -math.inf), 1)
+        return rows[-1]["seq"] if rows else rec.checkpoints[0].seq
 
     @property
     def seeking(self) -> bool:
@@ -170,7 +173,7 @@ class ReplayApp(EcologyApp):
                 self._asked, self._seeking = None, position
                 try:
                     await self._show(position)
-                except JournalError as e:  # a checkpoint that cannot be read: say so, stay put
+                except JournalError as e:  # a checkpoint or events that cannot be read: say so, stay put
                     self.notify(str(e), title="Replay", severity="error", timeout=15)
                 finally:
                     self._seeking = None
@@ -185,10 +188,10 @@ class ReplayApp(EcologyApp):
             moment = await rec.moment(math.nextafter(t, math.inf) if after and t < rec.end else t)
         finally:
             self._running_shown = False
-        self.moment, self.t = moment, t
         rows = rec.events_before(t if after else math.nextafter(t, -math.inf), EVENTS_SHOWN * 4)
         if position.seq is not None:
             rows = [r for r in rows if r["seq"] <= position.seq]
+        self.moment, self.t = moment, t
         self.seq = rows[-1]["seq"] if rows else rec.checkpoints[0].seq
         self._swap(moment.world, rows[-EVENTS_SHOWN:])
         self._show_timeline()
@@ -228,9 +231,9 @@ class ReplayApp(EcologyApp):
 
     def action_step_event(self, direction: int) -> None:
         aim = self.aim()
-        assert aim.seq is not None  # (aim works it out)
-        row = self.recording.next_event(aim.seq, aim.t) if direction > 0 else \
-            self.recording.previous_event(aim.seq, aim.t)
+        seq = self._last_event(aim)
+        row = self.recording.next_event(seq, aim.t) if direction > 0 else \
+            self.recording.previous_event(seq, aim.t)
         if row is None:
             self.bell()
             return

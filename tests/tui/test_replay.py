@@ -347,7 +347,7 @@ async def test_the_app_goes_on_drawing_while_a_fork_is_written(recording, tmp_pa
     fork = engine.fork.fork_journal
     app = ReplayApp(Recording(recording), 60.0, follow=False, refresh_s=0.02, cursor_blink=False)
     frame = app.refresh_view
-    forking, drawn = threading.Event(), threading.Event()
+    forking, drawn, go_on = threading.Event(), threading.Event(), threading.Event()
 
     def watched_frame():
         frame()
@@ -361,6 +361,7 @@ async def test_the_app_goes_on_drawing_while_a_fork_is_written(recording, tmp_pa
         forking.set()  # in the fork's thread: is a frame drawn before the fork goes on?
         seen["drawn"] = drawn.wait(5)
         seen["thread"] = threading.current_thread() is not threading.main_thread()
+        go_on.wait(5)  # (until the test has tried to cancel)
         return fork(*args, **kw)
 
     monkeypatch.setattr(engine.fork, "fork_journal", watched_fork)
@@ -369,7 +370,15 @@ async def test_the_app_goes_on_drawing_while_a_fork_is_written(recording, tmp_pa
         await settle(pilot)
         await pilot.press("F")
         await pilot.pause()
-        await pilot.press("ctrl+a", "ctrl+k", *str(new), "enter")
+        try:
+            await pilot.press("ctrl+a", "ctrl+k", *str(new), "enter")
+            assert await anyio.to_thread.run_sync(forking.wait, 5)
+            # Escape while the fork is being written does not leave it written unseen:
+            # the form stays until the fork's answer closes it.
+            await pilot.press("escape")
+            assert isinstance(app.screen, FormScreen) and app.screen.answering
+        finally:
+            go_on.set()
         await settle(pilot)
     assert seen == {"drawn": True, "thread": True}
     assert app.forked == new and Recording(new).checkpoints[0].t == 60.0

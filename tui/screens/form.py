@@ -328,7 +328,7 @@ class FormScreen(ModalScreen[Result | None]):
         if inspect.isawaitable(result):
             self.answering = True
             self.query_one("#form-hint", Static).update(Text("working…", "dim"))
-            self.run_worker(self._answer(result), name="submit", group="submit", exit_on_error=False)
+            self.run_worker(self._answer(result), name="submit", group="submit")
             return
         self._answered(result)
 
@@ -337,7 +337,7 @@ class FormScreen(ModalScreen[Result | None]):
             result = await pending
         finally:
             self.answering = False
-            self.query_one("#form-hint", Static).update(Text(self.hint_text(), "dim"))
+        self.query_one("#form-hint", Static).update(Text(self.hint_text(), "dim"))
         self._answered(result)
 
     def _answered(self, result: Result) -> None:
