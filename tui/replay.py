@@ -13,14 +13,26 @@ panel the recorded events up to it. Keys (also in the timeline and the help):
 Stepping to an event shows the world at the end of that event's instant. Steering keys
 are off (a recorded world does not change); each says so and points at fork. A journal
 still being written is followed: the recording's end moves as it grows.
+
+Seeking is one serial thing: a key asks for a position and returns at once, and one seek
+(a worker) builds and shows the asked-for moments one at a time. Asks made while a seek
+runs coalesce, the latest winning, and a relative step (an event, a checkpoint, a minute)
+steps from the position last asked for, not the one still shown: `>` pressed three times
+lands three minutes on. Play asks for its next moment only when no seek is under way (its
+ticks are skipped, not queued). Running a world on to a moment gives the event loop its
+turn between bursts (engine/scheduler.py), so the app reads keys and draws meanwhile; it
+does not draw the world shown while that very world is being run on (between two moments).
+Forking runs in a thread: the app goes on drawing while the branch is written.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 from textual import events
 from textual.binding import Binding
 from textual.widgets import Footer
@@ -28,6 +40,7 @@ from textual.widgets import Footer
 from engine.actions import Result
 from engine.agent import remember_history
 from engine.fork import parse_at
+from engine.journal_file import JournalError
 from engine.replay import Moment, Recording, as_event
 
 from .app import UI_KINDS, EcologyApp
@@ -50,6 +63,17 @@ STEERING_ACTIONS = (
 )
 READ_ONLY = "A replay is read-only: the recorded world cannot be steered. Press F to fork the world here " \
             "into a new journal, and steer the branch."
+
+
+@dataclass(frozen=True)
+class Position:
+    """A position asked for: world time `t`, the last event to show (`seq`; None: every
+    event before `t`, or at it with `after`), and with `after` the world at the end of
+    `t`'s instant rather than at its start."""
+
+    t: float
+    seq: int | None = None
+    after: bool = False
 
 
 class ReplayApp(EcologyApp):
@@ -87,6 +111,12 @@ class ReplayApp(EcologyApp):
                                                "operator": [c.t for c in recording.checkpoints
                                                             if c.reason == "operator"]}
         self.forked: Path | None = None  # set when the replay ends by forking
+        # The one seek: the latest position asked for and not yet begun, the one being
+        # built, and whether the seeker (a worker) is on. Only the event loop touches them.
+        self._asked: Position | None = None
+        self._seeking: Position | None = None
+        self._seeker_on = False
+        self._running_shown = False  # the world shown is being run on to the next moment
 
     def compose(self):
         for widget in super().compose():
@@ -103,23 +133,75 @@ class ReplayApp(EcologyApp):
         if self.follow:
             self.set_interval(FOLLOW_S, self._follow, name="follow")
         self.run_worker(self._load_marks, thread=True, exclusive=True, group="marks")
-        await self.go(self._initial)
+        self.seek(self._initial)
 
     # -- moving ---------------------------------------------------------------------------------------
-    async def go(self, t: float, seq: float | None = None, after: bool = False) -> None:
-        """Show the world at `t` (with `after`, at the end of that instant) and the events
-        up to `seq` (default: every event before `t`, or at it with `after`)."""
+    def seek(self, t: float, seq: int | None = None, after: bool = False) -> None:
+        """Ask for the world at `t` (with `after`, at the end of that instant) and the events
+        up to `seq` (default: every event before `t`, or at it with `after`). Returns at
+        once: the seeker shows it when built, unless a later ask has replaced it by then."""
         rec = self.recording
-        t = min(max(t, rec.start), rec.end)
-        moment = await rec.moment(math.nextafter(t, math.inf) if after and t < rec.end else t)
-        self.moment, self.t = moment, t
+        self._asked = Position(min(max(t, rec.start), rec.end), seq, after)
+        if not self._seeker_on:
+            self._seeker_on = True
+            self.run_worker(self._seeker, name="seek", group="seek")
+
+    def aim(self) -> Position:
+        """Where a relative step starts from: the position last asked for (waiting, or
+        being built), else the one shown."""
+        return self._asked or self._seeking or Position(self.t, self.seq)
+
+    def _last_event(self, position: Position) -> int:
+        """The last event shown at `position`: its `seq`, else the last before its time
+        (at it, with `after`)."""
+        if position.seq is not None:
+            return position.seq
+        rec = self.recording
+        rows = rec.events_before(position.t if position.after else math.nextafter(position.t, -math.inf), 1)
+        return rows[-1]["seq"] if rows else rec.checkpoints[0].seq
+
+    @property
+    def seeking(self) -> bool:
+        """Is a seek asked for or under way?"""
+        return self._seeker_on
+
+    async def _seeker(self) -> None:
+        """The one seek: build and show each position asked for, one at a time, until no
+        ask is left (asks made meanwhile replace one another: the latest wins)."""
+        try:
+            while (position := self._asked) is not None:
+                self._asked, self._seeking = None, position
+                try:
+                    await self._show(position)
+                except JournalError as e:  # a checkpoint or events that cannot be read: say so, stay put
+                    self.notify(str(e), title="Replay", severity="error", timeout=15)
+                finally:
+                    self._seeking = None
+        finally:
+            self._seeker_on = False  # (no await since the loop's last look at _asked)
+
+    async def _show(self, position: Position) -> None:
+        rec = self.recording
+        t, after = position.t, position.after
+        self._running_shown = True  # the moment may be the world shown, run on from where it is
+        try:
+            moment = await rec.moment(math.nextafter(t, math.inf) if after and t < rec.end else t)
+        finally:
+            self._running_shown = False
         rows = rec.events_before(t if after else math.nextafter(t, -math.inf), EVENTS_SHOWN * 4)
-        if seq is not None:
-            rows = [r for r in rows if r["seq"] <= seq]
+        if position.seq is not None:
+            rows = [r for r in rows if r["seq"] <= position.seq]
+        self.moment, self.t = moment, t
         self.seq = rows[-1]["seq"] if rows else rec.checkpoints[0].seq
         self._swap(moment.world, rows[-EVENTS_SHOWN:])
         self._show_timeline()
         self.refresh_view()
+
+    def refresh_view(self) -> None:
+        # While the world shown is run on to the next moment, a frame would show it half
+        # way (and take in the events it publishes on the way): the last frame stands.
+        if not self._running_shown:
+            super().refresh_view()
 
     def _swap(self, world: Any, rows: list[dict[str, Any]]) -> None:
         if world is not self.world:
@@ -147,35 +229,38 @@ class ReplayApp(EcologyApp):
             checkpoints=len(rec.checkpoints), playing=self.playing, speed=self.speed, exact=self.moment.exact,
             live=self.follow and rec.is_live(), marks=self._marks))
 
-    async def action_step_event(self, direction: int) -> None:
-        row = self.recording.next_event(self.seq, self.t) if direction > 0 else \
-            self.recording.previous_event(self.seq, self.t)
+    def action_step_event(self, direction: int) -> None:
+        aim = self.aim()
+        seq = self._last_event(aim)
+        row = self.recording.next_event(seq, aim.t) if direction > 0 else \
+            self.recording.previous_event(seq, aim.t)
         if row is None:
             self.bell()
             return
-        await self.go(row["t"], seq=row["seq"], after=True)
+        self.seek(row["t"], seq=row["seq"], after=True)
 
-    async def action_step_checkpoint(self, direction: int) -> None:
+    def action_step_checkpoint(self, direction: int) -> None:
+        at = self.aim().t
         times = sorted({c.t for c in self.recording.checkpoints})
         if direction > 0:
-            later = [t for t in times if t > self.t]
+            later = [t for t in times if t > at]
             target = later[0] if later else None
         else:
-            earlier = [t for t in times if t < self.t]
+            earlier = [t for t in times if t < at]
             target = earlier[-1] if earlier else None
         if target is None:
             self.bell()
             return
-        await self.go(target)
+        self.seek(target)
 
-    async def action_step_minute(self, direction: int) -> None:
-        await self.go(self.t + 60.0 * direction)
+    def action_step_minute(self, direction: int) -> None:
+        self.seek(self.aim().t + 60.0 * direction)
 
-    async def action_first(self) -> None:
-        await self.go(self.recording.start)
+    def action_first(self) -> None:
+        self.seek(self.recording.start)
 
-    async def action_last(self) -> None:
-        await self.go(self.recording.end)
+    def action_last(self) -> None:
+        self.seek(self.recording.end)
 
     def action_jump(self) -> None:
         rec = self.recording
@@ -190,16 +275,16 @@ class ReplayApp(EcologyApp):
                               "invalid", "time")
             return Result(True, t)
 
-        async def chosen(result: Result | None) -> None:
+        def chosen(result: Result | None) -> None:
             if result is not None:
-                await self.go(result.value)
+                self.seek(result.value)
 
         self.push_screen(FormScreen("Jump to", [Field("time", "time", "text", placeholder="01:23:45, T+5m or seconds")],
                                     check, ok="Jump", blink=self.cursor_blink_forms), chosen)
 
     # -- play ---------------------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
-        self.playing = not self.playing and self.t < self.recording.end
+        self.playing = not self.playing and self.aim().t < self.recording.end
         self._show_timeline()
 
     def action_faster(self) -> None:
@@ -210,14 +295,14 @@ class ReplayApp(EcologyApp):
         self.speed = next((s for s in reversed(SPEEDS) if s < self.speed), self.speed)
         self._show_timeline()
 
-    async def _play_tick(self) -> None:
-        if not self.playing:
-            return
+    def _play_tick(self) -> None:
+        if not self.playing or self.seeking:
+            return  # while a seek is under way, a tick is skipped: play never queues behind it
         if self.t >= self.recording.end:
             self.playing = False
             self._show_timeline()
             return
-        await self.go(self.t + self.speed * PLAY_TICK_S)
+        self.seek(self.t + self.speed * PLAY_TICK_S)
 
     def _follow(self) -> None:
         before = self.recording.end
@@ -237,20 +322,20 @@ class ReplayApp(EcologyApp):
     # -- fork ---------------------------------------------------------------------------------------
     def action_fork(self) -> None:
         rec = self.recording
-        default = str(rec.path.with_name(f"{rec.path.stem}-fork-{int(self.t)}.db"))
+        at = self.t  # the moment shown as the form opens is the one forked
+        self.playing = False
+        self._show_timeline()
+        default = str(rec.path.with_name(f"{rec.path.stem}-fork-{int(at)}.db"))
 
-        def check(args: dict[str, Any]) -> Result:
-            from concurrent.futures import ThreadPoolExecutor
-
+        async def check(args: dict[str, Any]) -> Result:
             from engine.config import ConfigError
             from engine.fork import fork_journal
-            from engine.journal_file import JournalError
             from engine.paths import OutputPathError
 
             try:
-                # Its own thread: the fork runs the recording on in an event loop of its own.
-                with ThreadPoolExecutor(1) as pool:
-                    result = pool.submit(fork_journal, rec.path, self.t, args["journal"]).result()
+                # A thread: the fork runs the recording on in an event loop of its own, and
+                # the app's loop goes on drawing meanwhile.
+                result = await anyio.to_thread.run_sync(fork_journal, rec.path, at, args["journal"])
             except (ConfigError, JournalError, OutputPathError) as e:
                 return Result(False, None, str(e), "invalid", "journal")
             return Result(True, result.path)
@@ -260,7 +345,7 @@ class ReplayApp(EcologyApp):
                 self.forked = result.value
                 self.exit(result.value)
 
-        self.push_screen(FormScreen(f"Fork at T+{self.t:g}s", [Field("journal", "new journal", "text", default)],
+        self.push_screen(FormScreen(f"Fork at T+{at:g}s", [Field("journal", "new journal", "text", default)],
                                     check, ok="Fork and open", blink=self.cursor_blink_forms), chosen)
 
 

@@ -24,6 +24,7 @@ from engine.headless import run_headless
 from engine.replay import Recording
 from engine.world import World
 from tui.replay import READ_ONLY, ReplayApp
+from tui.screens.form import FormScreen
 
 SIZE = (120, 36)
 END = 150.0
@@ -173,3 +174,244 @@ async def test_forking_from_the_replay_writes_a_branch_at_the_position(recording
         await settle(pilot)
     assert app.forked == new and new.exists()
     assert Recording(new).checkpoints[0].t == 60.0
+
+
+# -- seeks: one at a time, the latest target wins ---------------------------------------------------
+class SeekProbe:
+    """Instruments a replay's seeks from outside (the product code is not told): how many
+    `Recording.moment` calls and world advances are in flight at once, overall and per
+    world, and a gate that holds the next seek until the test lets it go (a slow seek)."""
+
+    def __init__(self, app: ReplayApp, monkeypatch) -> None:
+        import engine.replay
+
+        self.calls: list[float] = []  # the times asked of Recording.moment, in order
+        self.seeks = self.most_seeks = 0
+        self.advancing: dict[int, int] = {}
+        self.most_advancing = self.most_on_one_world = 0
+        self.gate: anyio.Event | None = None
+        self.held = anyio.Event()  # set once a seek waits at the gate
+        moment, advance = app.recording.moment, engine.replay.advance
+
+        async def held_moment(t):
+            self.calls.append(t)
+            self.seeks += 1
+            self.most_seeks = max(self.most_seeks, self.seeks)
+            try:
+                if self.gate is not None and not self.held.is_set():  # the first seek after hold()
+                    self.held.set()
+                    await self.gate.wait()
+                return await moment(t)
+            finally:
+                self.seeks -= 1
+
+        async def counted_advance(world, to):
+            key = id(world)
+            self.advancing[key] = self.advancing.get(key, 0) + 1
+            self.most_on_one_world = max(self.most_on_one_world, self.advancing[key])
+            self.most_advancing = max(self.most_advancing, sum(self.advancing.values()))
+            try:
+                await advance(world, to)
+            finally:
+                self.advancing[key] -= 1
+
+        app.recording.moment = held_moment
+        monkeypatch.setattr(engine.replay, "advance", counted_advance)
+
+    def hold(self) -> None:
+        self.gate, self.held = anyio.Event(), anyio.Event()
+
+    def release(self) -> None:
+        assert self.gate is not None
+        self.gate.set()
+
+
+async def shown_equals_direct(app: ReplayApp, path: Path, t: float) -> None:
+    """The app shows the world at `t`: the same as a fresh recording's moment there."""
+    direct = await Recording(path).moment(t)
+    assert capture(app.world) == capture(direct.world)
+    assert dict(app.world.ledger.scrip) == dict(direct.world.ledger.scrip)
+    assert {a: ag.status for a, ag in app.world.agents.items()} == \
+        {a: ag.status for a, ag in direct.world.agents.items()}
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_steps_during_a_slow_seek_lands_where_they_add_up_to(recording, monkeypatch):
+    """Keys pressed while a seek runs are taken at once (the app is not blocked behind the
+    seek), and coalesce: each relative step applies to the target already asked for, the
+    latest target wins, and only one seek runs at a time."""
+    import math
+
+    app = app_on(recording, 5.0)
+    probe = SeekProbe(app, monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.t == 5.0
+        before = len(probe.calls)
+        probe.hold()
+        try:
+            with anyio.fail_after(5):  # (the old app was stuck here: it read no key until the seek ended)
+                await pilot.press("greater_than_sign")  # one minute on: the seek waits at the gate
+                await probe.held.wait()
+                # While it waits: a minute more, then three events on from there. Each press
+                # returns (the app reads keys while a seek runs).
+                await pilot.press("greater_than_sign", "full_stop", "full_stop", "full_stop")
+            assert app.t == 5.0  # nothing shown has moved yet
+        finally:
+            probe.release()
+        await settle(pilot)
+        # Where the steps add up to, worked out from the recording directly.
+        rec = Recording(recording)
+        seq = rec.events_before(math.nextafter(125.0, -math.inf), 1)[-1]["seq"]
+        row = None
+        for _ in range(3):
+            row = rec.next_event(seq, 125.0)
+            seq = row["seq"]
+        assert (app.t, app.seq) == (row["t"], row["seq"])
+        # The held seek, then one for everything pressed while it ran: no seek per key.
+        assert len(probe.calls) - before == 2
+        assert probe.most_seeks == 1 and probe.most_advancing == 1 and probe.most_on_one_world == 1
+        await shown_equals_direct(app, recording, math.nextafter(row["t"], math.inf))
+
+
+@pytest.mark.anyio
+async def test_a_burst_of_keys_ends_at_the_right_position(recording, monkeypatch):
+    """Without a gate: the keys as fast as the pilot sends them."""
+    app = app_on(recording, 5.0)
+    probe = SeekProbe(app, monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("greater_than_sign", "greater_than_sign", "less_than_sign", "greater_than_sign",
+                          "right_square_bracket", "right_square_bracket")
+        await settle(pilot)
+        assert app.t == 140.0  # 5 + 3 minutes - 1 minute = 125, then the checkpoints at 130 and 140
+        assert probe.most_seeks == 1 and probe.most_on_one_world == 1
+        await shown_equals_direct(app, recording, 140.0)
+
+
+@pytest.mark.anyio
+async def test_play_ticks_do_not_pile_up_behind_a_slow_seek(recording, monkeypatch):
+    """Play asks for the next moment every tick; while a seek is slow, ticks are skipped
+    rather than queued or run beside it, and a key pressed meanwhile steps from the
+    moment play had asked for."""
+    import tui.replay
+
+    monkeypatch.setattr(tui.replay, "PLAY_TICK_S", 0.01)  # ticks in quick succession
+    app = ReplayApp(Recording(recording), 5.0, speed=10.0, follow=False, refresh_s=5.0, cursor_blink=False)
+    probe = SeekProbe(app, monkeypatch)
+    ticks = 0
+    tick = app._play_tick
+
+    async def counted_tick():
+        nonlocal ticks
+        ticks += 1
+        pending = tick()
+        if pending is not None:  # (an async tick, as it was)
+            await pending
+
+    app._play_tick = counted_tick  # (the play timer is set on mount, with this)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = len(probe.calls)
+        probe.hold()
+        try:
+            with anyio.fail_after(5):
+                await pilot.press("space")  # play: the next tick asks for T+5.1, and waits at the gate
+                await probe.held.wait()
+                seen = ticks
+                with anyio.move_on_after(1):
+                    while ticks < seen + 5:  # more ticks come while the seek is held
+                        await pilot.pause(0.01)
+                await pilot.press("space", "greater_than_sign")  # pause, and a minute on
+        finally:
+            probe.release()
+        await settle(pilot)
+        assert not app.playing
+        assert probe.most_seeks == 1 and probe.most_on_one_world == 1
+        assert ticks >= seen + 5  # the timer went on ticking while the seek was held (and they were let go)
+        assert probe.calls[before:] == [5.1, 65.1]  # the tick's, then the key's; none piled up
+        assert app.t == 65.1
+        await shown_equals_direct(app, recording, 65.1)
+
+
+# -- forking from the replay ---------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_the_app_goes_on_drawing_while_a_fork_is_written(recording, tmp_path, monkeypatch):
+    """The fork runs the recording on to the moment and writes a journal: seconds on a big
+    world. It runs in a thread; the app's loop meanwhile turns and draws frames (the old
+    app waited on the thread with the loop stopped: no frame until the fork was done)."""
+    import threading
+
+    import engine.fork
+
+    fork = engine.fork.fork_journal
+    app = ReplayApp(Recording(recording), 60.0, follow=False, refresh_s=0.02, cursor_blink=False)
+    frame = app.refresh_view
+    forking, drawn, go_on = threading.Event(), threading.Event(), threading.Event()
+
+    def watched_frame():
+        frame()
+        if forking.is_set():
+            drawn.set()
+
+    app.refresh_view = watched_frame  # (the frame timer is set on mount, with this)
+    seen: dict[str, bool] = {}
+
+    def watched_fork(*args, **kw):
+        forking.set()  # in the fork's thread: is a frame drawn before the fork goes on?
+        seen["drawn"] = drawn.wait(5)
+        seen["thread"] = threading.current_thread() is not threading.main_thread()
+        go_on.wait(5)  # (until the test has tried to cancel)
+        return fork(*args, **kw)
+
+    monkeypatch.setattr(engine.fork, "fork_journal", watched_fork)
+    new = tmp_path / "branch.db"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("F")
+        await pilot.pause()
+        try:
+            await pilot.press("ctrl+a", "ctrl+k", *str(new), "enter")
+            assert await anyio.to_thread.run_sync(forking.wait, 5)
+            # Escape while the fork is being written does not leave it written unseen:
+            # the form stays until the fork's answer closes it.
+            await pilot.press("escape")
+            assert isinstance(app.screen, FormScreen) and app.screen.answering
+        finally:
+            go_on.set()
+        await settle(pilot)
+    assert seen == {"drawn": True, "thread": True}
+    assert app.forked == new and Recording(new).checkpoints[0].t == 60.0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["no such directory", "the recording itself", "a file that exists"])
+async def test_a_fork_into_a_bad_path_is_refused_in_the_form_and_writes_nothing(recording, tmp_path, where):
+    from tuikit import field_error
+
+    existing = tmp_path / "exists.db"
+    existing.write_bytes(b"mine")
+    bad = {"no such directory": tmp_path / "missing" / "branch.db", "the recording itself": recording,
+           "a file that exists": existing}[where]
+    before = {p: p.read_bytes() for p in (recording, existing)}
+    app = app_on(recording, 60.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("F")
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *str(bad), "enter")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, FormScreen) and form.refusal  # the form stays open, and says why
+        assert field_error(pilot, "journal") == form.refusal
+        assert form.widget_for("journal").has_class("-refused")
+        assert app.forked is None
+        assert not (tmp_path / "missing").exists()
+        assert {p: p.read_bytes() for p in (recording, existing)} == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.db"]
+        # The refused form takes a good path at once, and forks into it.
+        good = tmp_path / "branch.db"
+        await pilot.press("ctrl+a", "ctrl+k", *str(good), "enter")
+        await settle(pilot)
+    assert app.forked == good and Recording(good).checkpoints[0].t == 60.0
+    assert {p: p.read_bytes() for p in (recording, existing)} == before

@@ -12,9 +12,10 @@ the key, not when the field gets round to it)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -94,7 +95,9 @@ class Field:
         return text
 
 
-Submit = Callable[[dict[str, Any]], Result]
+# The engine's answer, or (for an answer that takes a while: a fork) an awaitable of it,
+# awaited in a worker so that the app goes on drawing; the form waits, one submit at a time.
+Submit = Callable[[dict[str, Any]], Result | Awaitable[Result]]
 
 
 def matches(choices: Sequence[str], text: str) -> list[str]:
@@ -164,6 +167,7 @@ class FormScreen(ModalScreen[Result | None]):
         self.ok_label = ok
         self.blink = blink
         self.refusal: str | None = None  # the engine's last word, for tests and the status line
+        self.answering = False  # a submit's answer is on its way
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form"):
@@ -290,6 +294,9 @@ class FormScreen(ModalScreen[Result | None]):
 
     @on(Button.Pressed, "#form-cancel")
     def action_cancel(self) -> None:
+        if self.answering:  # what was submitted is being done: its answer closes the form
+            self.app.bell()
+            return
         self.dismiss(None)
 
     # -- submitting --------------------------------------------------------------------------
@@ -310,12 +317,30 @@ class FormScreen(ModalScreen[Result | None]):
         return args if ok else None
 
     def action_submit(self) -> None:
+        if self.answering:
+            return
         self.refusal = None
         args = self.values()
         if args is None:
             self._show_error(None, "fix the fields marked above")
             return
         result = self.submit(args)
+        if inspect.isawaitable(result):
+            self.answering = True
+            self.query_one("#form-hint", Static).update(Text("working…", "dim"))
+            self.run_worker(self._answer(result), name="submit", group="submit")
+            return
+        self._answered(result)
+
+    async def _answer(self, pending: Awaitable[Result]) -> None:
+        try:
+            result = await pending
+        finally:
+            self.answering = False
+        self.query_one("#form-hint", Static).update(Text(self.hint_text(), "dim"))
+        self._answered(result)
+
+    def _answered(self, result: Result) -> None:
         if result.ok:
             self.dismiss(result)
             return
