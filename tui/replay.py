@@ -27,6 +27,7 @@ Forking runs in a thread: the app goes on drawing while the branch is written.
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ PLAY_TICK_S = 0.25  # real seconds between two steps of play
 FOLLOW_S = 2.0  # real seconds between two looks at a journal being written
 SPEEDS = (1, 2, 5, 10, 30, 60, 120, 300, 600)
 EVENTS_SHOWN = 200
+COLLECT_AFTER = 4  # worlds left behind by a run of seeks before one is collected anyway
 
 # Every steering action of the live app: read-only here.
 STEERING_ACTIONS = (
@@ -117,6 +119,7 @@ class ReplayApp(EcologyApp):
         self._seeking: Position | None = None
         self._seeker_on = False
         self._running_shown = False  # the world shown is being run on to the next moment
+        self._left_behind = 0  # worlds seeks replaced, not yet collected
 
     def compose(self):
         for widget in super().compose():
@@ -193,9 +196,25 @@ class ReplayApp(EcologyApp):
             rows = [r for r in rows if r["seq"] <= position.seq]
         self.moment, self.t = moment, t
         self.seq = rows[-1]["seq"] if rows else rec.checkpoints[0].seq
+        left_behind = moment.world is not self.world
         self._swap(moment.world, rows[-EVENTS_SHOWN:])
         self._show_timeline()
         self.refresh_view()
+        if left_behind:
+            self._left_behind += 1
+            self.call_after_refresh(self._collect_left_behind)
+
+    def _collect_left_behind(self) -> None:
+        """Collect the worlds seeks left behind (engine/replay.py builds with the cyclic
+        collector paused), once the new moment is on screen: between seeks, or at once when
+        a run of seeks has left several (each holds the memory of a whole world)."""
+        if not self._left_behind:
+            return
+        if self.seeking and self._left_behind < COLLECT_AFTER:
+            self.set_timer(PLAY_TICK_S, self._collect_left_behind)
+            return
+        self._left_behind = 0
+        gc.collect()
 
     def refresh_view(self) -> None:
         # While the world shown is run on to the next moment, a frame would show it half

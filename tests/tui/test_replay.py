@@ -113,6 +113,28 @@ async def test_the_replay_shows_the_world_of_its_position(recording):
 
 
 @pytest.mark.anyio
+async def test_a_world_a_seek_leaves_behind_is_collected_once_the_new_one_is_shown(recording):
+    """Worlds are built with the cyclic collector paused (engine/replay.py): the app frees
+    the one it replaced itself, without waiting for the collector's own next turn."""
+    import gc
+    import weakref
+
+    app = app_on(recording, 45.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        gc.disable()  # only the app's own collection may free it
+        try:
+            old = weakref.ref(app.world)
+            await pilot.press("right_curly_bracket")  # the last moment: another checkpoint's world
+            await settle(pilot)
+            await pilot.pause()
+            assert app.world is not old() and app.t == END
+            assert old() is None
+        finally:
+            gc.enable()
+
+
+@pytest.mark.anyio
 async def test_steering_is_off_and_points_at_fork(recording):
     app = app_on(recording, 30.0)
     async with app.run_test(size=SIZE) as pilot:
