@@ -21,10 +21,12 @@ before a world is handed out.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import zlib
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .agent import Agent
 from .clock import RealClock, VirtualClock
@@ -64,6 +66,22 @@ class Cursors:
         if cursor is None:
             cursor = self.streams[agent_id] = StreamCursor()
         return cursor
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a while (as it was after: a caller may have
+    turned it off itself). Taking a checkpoint makes tens of thousands of short-lived
+    tables, and restoring one as many long-lived objects: either way the collector,
+    counting allocations, would run (full collections of the whole heap among them) for
+    nothing to free."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def capture(world: World, cursors: Cursors | None = None, parts: bool = True) -> dict[str, Any]:
@@ -261,4 +279,5 @@ def _restore(World: type, config: WorldConfig, state: dict[str, Any], virtual: b
     return world
 
 
-__all__ = ["CheckpointError", "Cursors", "capture", "capture_encoded", "decode", "encode", "restore", "FORMAT"]
+__all__ = ["CheckpointError", "Cursors", "capture", "capture_encoded", "capture_json", "collector_paused", "compress",
+           "decode", "encode", "restore", "FORMAT"]

@@ -49,7 +49,7 @@ from .journal_file import (
     sidecar,
 )
 from .persist import TABLES, StateCapture
-from .checkpoint import Cursors, capture_json, compress
+from .checkpoint import Cursors, capture_json, collector_paused, compress
 # Readers of a journal, here too for the many that import them from the journal's module.
 from .journal_read import iter_events, read_state
 
@@ -300,8 +300,14 @@ class Journal:
         seq = self.world.bus.seq
         if self._last_checkpoint is not None and tuple(self._last_checkpoint) == (now, seq):
             return
+        if self._due - self._monotonic() < 0.5 * self.commit_interval:
+            # A commit falling due during the capture would be late by the capture's time,
+            # and every commit after it would then fall due that much earlier (the interval
+            # is kept a bound): commit first, and the cadence starts again from here.
+            self._commit_due()
         started = time.perf_counter()
-        text = capture_json(self.world, self._cursors)
+        with collector_paused():
+            text = capture_json(self.world, self._cursors)
         if self._compressor is None:
             self._compressor = ThreadPoolExecutor(1, thread_name_prefix="checkpoint-zlib")
         blob = self._compressor.submit(compress, text)
@@ -342,7 +348,7 @@ class Journal:
     def _commit_due(self) -> None:
         self.commit()
         self._last_commit = now = self._monotonic()
-        self._overruns.append(now - self._due)
+        self._overruns.append(max(0.0, now - self._due))  # (early, when a checkpoint commits first)
         self._schedule()
 
     async def _checkpoints(self) -> None:

@@ -22,16 +22,14 @@ collects once the new moment is on screen (tui/replay.py).
 from __future__ import annotations
 
 import bisect
-import gc
 import io
 import json
 import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, collector_paused
 from .checkpoint import restore as restore_checkpoint
 from .events import EVENT_KINDS, Event
 from .fork import advance, pick_checkpoint, recording_bounds
@@ -42,24 +40,11 @@ from .resume import load_config
 if TYPE_CHECKING:
     from .world import World
 
-__all__ = ["Moment", "Recording", "collector_paused"]
+__all__ = ["Moment", "Recording"]
 
 # Notable events a timeline marks (besides checkpoints and operator actions).
 MARKED = ("oracle_resolved", "loan")
 EVENTS_BACK = 2000  # events read back to find the one before a position
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for a while (as it was after: a caller may have
-    turned it off itself)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 @dataclass
