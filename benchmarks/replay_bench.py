@@ -2,6 +2,9 @@
 fast a replay seeks in it. All figures measured in the same run.
 
     .venv/bin/python benchmarks/replay_bench.py [--agents 500] [--hour 3600] [--seeks 40]
+    farm-bench -n 3 --warmup 0 --timeout 900 \
+        --vs ".venv/bin/python benchmarks/replay_bench.py --record-only 0" -- \
+        .venv/bin/python benchmarks/replay_bench.py --record-only 10      # the cost, paired
 
 1. The default world scaled to N agents, seeded, on virtual time, recorded for one world
    hour twice: checkpoints every 10 world seconds (the default) and none between the
@@ -131,7 +134,16 @@ def main() -> None:
     ap.add_argument("--hour", type=float, default=3600.0, help="world seconds recorded")
     ap.add_argument("--seeks", type=int, default=40)
     ap.add_argument("--realtime", type=float, default=10.0, help="wall seconds of each real-clock window")
+    ap.add_argument("--record-only", type=float, metavar="EVERY", default=None,
+                    help="only record the hour with a checkpoint every EVERY world seconds (0: none) and "
+                         "print its figures: one process per recording, for pairing with farm-bench")
     args = ap.parse_args()
+    if args.record_only is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = record(Path(tmp) / "r.db", args.agents, args.hour, args.record_only)
+        print(f"checkpoint every {args.record_only:g} world s: {r['wall']:.1f} s wall, {r['actions']:,} actions, "
+              f"{r['actions_per_s']:,.0f} actions/s, {r['checkpoints']} checkpoints ({r['in_checkpoints']:.2f} s in them)")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         plain = record(Path(tmp) / "plain.db", args.agents, args.hour, 0.0)
         with_cp = record(Path(tmp) / "cp.db", args.agents, args.hour, 10.0)
