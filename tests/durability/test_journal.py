@@ -119,16 +119,23 @@ async def test_export_writes_events_and_windows_for_pandas(tmp_path):
     assert len((tmp_path / "w.windows.csv").read_text().splitlines()) == 1 + 12
 
 
-async def test_a_checkpoint_commits_first_when_a_commit_is_about_to_fall_due(tmp_path):
-    """A commit falling due during a checkpoint's capture would be late by the capture, and
-    the cadence would then fall due early at every commit after it: the checkpoint commits
-    first when one is due within half an interval, and not otherwise."""
+def journal_on_a_hand_clock(tmp_path):
+    """A journal committing every 0.1 s by a monotonic clock the test moves (`now[0]`),
+    its first commit due at 0.1."""
     world = default_world()
     journal = world.attach_journal(tmp_path / "w.db", commit_interval=0.1)
     now = [0.0]
     journal._monotonic = lambda: now[0]
     journal._last_commit = 0.0
     journal._schedule()
+    return world, journal, now
+
+
+async def test_a_checkpoint_commits_first_when_a_commit_is_about_to_fall_due(tmp_path):
+    """A commit falling due during a checkpoint's capture would be late by the capture, and
+    the cadence would then fall due early at every commit after it: the checkpoint commits
+    first when one is due within half an interval, and not otherwise."""
+    world, journal, now = journal_on_a_hand_clock(tmp_path)
     now[0] = 0.02  # the commit is 80 ms away: no commit
     journal.checkpoint(world.clock.now(), "operator")
     assert journal.commits == 0 and journal.checkpoints == 1
@@ -142,12 +149,7 @@ async def test_a_checkpoint_commits_first_when_a_commit_is_about_to_fall_due(tmp
 async def test_commits_fall_due_early_by_the_most_a_recent_one_overran(tmp_path):
     # The commit interval is a bound: a commit lands within it of the last one unless it
     # takes longer, from falling due to being on disk, than each of the last 30 did.
-    world = default_world()
-    journal = world.attach_journal(tmp_path / "w.db", commit_interval=0.1)
-    now = [0.0]
-    journal._monotonic = lambda: now[0]
-    journal._last_commit = 0.0
-    journal._schedule()
+    world, journal, now = journal_on_a_hand_clock(tmp_path)
     assert journal._due == world.due_at == pytest.approx(0.1)
     landed = [0.0]
 
