@@ -305,6 +305,7 @@ class Journal:
             # and every commit after it would then fall due that much earlier (the interval
             # is kept a bound): commit first, and the cadence starts again from here.
             self._commit_due()
+            seq = self.world.bus.seq  # (a failing commit says so in an event)
         started = time.perf_counter()
         with collector_paused():
             text = capture_json(self.world, self._cursors)
