@@ -51,6 +51,15 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+async def fork_into(pilot, path: Path) -> None:
+    """Press F at the position shown and answer the form with `path`."""
+    await settle(pilot)
+    await pilot.press("F")
+    await pilot.pause()
+    await pilot.press("ctrl+a", "ctrl+k", *str(path), "enter")
+    await settle(pilot)
+
+
 # position: ((start, keys) stepping forward, (start, keys) stepping back, typed time)
 PATHS = {
     "a checkpoint": (30.0, (None, ["right_square_bracket"] * 3), (END, ["left_square_bracket"] * 12), "30"),
@@ -189,11 +198,7 @@ async def test_forking_from_the_replay_writes_a_branch_at_the_position(recording
     app = app_on(recording, 60.0)
     new = tmp_path / "branch.db"
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("F")
-        await pilot.pause()
-        await pilot.press("ctrl+a", "ctrl+k", *str(new), "enter")
-        await settle(pilot)
+        await fork_into(pilot, new)
     assert app.forked == new and new.exists()
     assert Recording(new).checkpoints[0].t == 60.0
 
@@ -418,11 +423,7 @@ async def test_a_fork_into_a_bad_path_is_refused_in_the_form_and_writes_nothing(
     before = {p: p.read_bytes() for p in (recording, existing)}
     app = app_on(recording, 60.0)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("F")
-        await pilot.pause()
-        await pilot.press("ctrl+a", "ctrl+k", *str(bad), "enter")
-        await settle(pilot)
+        await fork_into(pilot, bad)
         form = app.screen
         assert isinstance(form, FormScreen) and form.refusal  # the form stays open, and says why
         assert field_error(pilot, "journal") == form.refusal
