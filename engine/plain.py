@@ -3,9 +3,10 @@
 JSON has no tuples, sets or non-string keys, and a brain that reads `last.value` may care
 (a tuple compared with `==`, a set of ids). `encode` turns such values into tagged JSON
 (`{"~t": [...]}` a tuple, `{"~s": [...]}` a set, `{"~d": [[k, v], ...]}` a dict with other
-keys, `{"~b": "hex"}` bytes) and `decode` turns them back; dicts, lists, strings, ints,
-floats (repr round-trips, inf and nan included), bools and None pass as they are. Anything
-else (an object) becomes `{"~r": repr}`: kept for the eye, not for the engine.
+keys, `{"~b": "hex"}` bytes, `{"~f": "inf"}` a float JSON cannot write: inf, -inf, nan)
+and `decode` turns them back; dicts, lists, strings, ints, finite floats (repr round-trips),
+bools and None pass as they are. Anything else (an object) becomes `{"~r": repr}`: kept for
+the eye, not for the engine.
 
 `decode` reads hostile input (a journal from elsewhere): it builds only these types.
 """
@@ -14,13 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
-_TAGS = ("~t", "~s", "~d", "~b", "~r")
+_TAGS = ("~t", "~s", "~d", "~b", "~r", "~f")
+_NON_FINITE = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
 
 
 def encode(value: Any) -> Any:
     t = type(value)
-    if t is str or t is int or t is float or t is bool or value is None:
+    if t is str or t is int or t is bool or value is None:
         return value
+    if t is float:
+        # (x - x is 0.0 for every finite x, nan for inf and nan)
+        return value if value - value == 0.0 else {"~f": repr(value)}
     if t is list:
         return [encode(v) for v in value]
     if t is dict:
@@ -63,6 +68,8 @@ def decode(value: Any) -> Any:
                 return bytes.fromhex(inner)
             if tag == "~r" and type(inner) is str:
                 return inner
+            if tag == "~f" and type(inner) is str and inner in _NON_FINITE:
+                return _NON_FINITE[inner]
         return {k: decode(v) for k, v in value.items()}
     return value
 

@@ -69,9 +69,12 @@ class MarketArtifact(GenesisArtifact):
     # -- a checkpoint's view of the market ------------------------------------------------------
     def dump(self, recent: int | None = None) -> dict[str, Any]:
         closed = list(self.closed)
+        closed = closed if recent is None else closed[len(closed) - recent:] if recent > 0 else []
         return {"open": [_row(x) for x in self.open.values()],
-                "closed": [_row(x) for x in (closed if recent is None else closed[-recent:])],
+                "closed": [_row(x) for x in closed],
                 "ids": self._ids, "sold": self.sold}
+
+    row = staticmethod(_row)  # a listing as dumped (a checkpoint's writer keeps closed ones' JSON)
 
     def load(self, state: dict[str, Any]) -> None:
         """Take back dumped books, checked first."""

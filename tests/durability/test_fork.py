@@ -242,9 +242,9 @@ def test_reused_fragments_stay_true_through_steering(recordings):
             assert world.invoke("world", method, {} if agent is None else {"agent": agent}).ok, method
         if not world.paused:  # (a paused world on virtual time would wait for ever)
             anyio.run(lambda: world.run(final_window=False, until=60.0 + 3.0 * (step + 1)))
-        before = dict(cursors.agents)
+        before = dict(cursors.agents.json)
         encoded = decode(capture_encoded(world, cursors))
-        reused += sum(1 for aid, hit in cursors.agents.items() if before.get(aid) is hit)
+        reused += sum(1 for aid, fragment in cursors.agents.json.items() if before.get(aid) is fragment)
         assert encoded == json.loads(json.dumps(capture(world))), (step, method)
     assert reused > 0  # the cache was used, so this tested it
 
