@@ -41,6 +41,11 @@ if TYPE_CHECKING:
     from .world import World
 
 FORMAT = 1
+# Written by a writer whose plain values tag what orjson cannot keep (integers past 64 bits,
+# non-finite floats: engine/plain.py), so `decode` may read it with orjson. Checkpoints
+# from before lack it and are read by the standard library, exactly.
+TAGGED = 2
+_TAGGED_HEAD = b'{"format":%d,"plain":%d,' % (FORMAT, TAGGED)
 # The standard library's encoder, for what orjson will not write (see `_json`).
 _stdlib_json = json.JSONEncoder(separators=(",", ":")).encode
 MAX_BYTES = 2**31  # a checkpoint larger than this (decompressed) is not one this engine wrote
@@ -119,11 +124,10 @@ def collector_paused() -> Iterator[None]:
 def _json(value: Any) -> bytes:
     """Compact JSON, as the standard library writes it in meaning. orjson encodes a
     checkpoint's fragments about ten times faster (an agent's in about 1 us), and the
-    capture is work the engine waits for. It refuses integers beyond 64 bits and keys
-    that are not strings: those fragments go to the standard library. It would write a
-    non-finite float as null, so none reaches it: plain values tag them (engine/plain.py)
-    and the engine's own figures are finite. Reading stays with `json.loads`, which keeps
-    big integers exact."""
+    capture is work the engine waits for. It would write a non-finite float as null and
+    refuses integers past 64 bits: plain values tag both (engine/plain.py), and the
+    engine's own figures are finite and bounded. What it still refuses (keys that are not
+    strings) goes to the standard library."""
     try:
         return orjson.dumps(value)
     except TypeError:
@@ -147,6 +151,7 @@ def capture(world: World, cursors: Cursors | None = None, parts: bool = True) ->
 
     return {
         "format": FORMAT,
+        "plain": TAGGED,
         "t": world.clock.now(),
         "world": world.dump_state(),
         "ledger": world.ledger.dump(),
@@ -230,8 +235,12 @@ def decode(blob: bytes) -> dict[str, Any]:
         raw = d.decompress(blob, MAX_BYTES)
         if d.unconsumed_tail:
             raise CheckpointError("a checkpoint larger than any this engine writes")
-        state = json.loads(raw)
-    except (zlib.error, ValueError, TypeError) as e:
+        try:
+            # (about twice as fast as the standard library: a seek reads a checkpoint)
+            state = orjson.loads(raw) if raw.startswith(_TAGGED_HEAD) else json.loads(raw)
+        except orjson.JSONDecodeError:
+            state = json.loads(raw)  # which says what is wrong in its own words
+    except (zlib.error, ValueError, TypeError, RecursionError) as e:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"a damaged checkpoint: {e}") from None

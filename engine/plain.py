@@ -3,9 +3,10 @@
 JSON has no tuples, sets or non-string keys, and a brain that reads `last.value` may care
 (a tuple compared with `==`, a set of ids). `encode` turns such values into tagged JSON
 (`{"~t": [...]}` a tuple, `{"~s": [...]}` a set, `{"~d": [[k, v], ...]}` a dict with other
-keys, `{"~b": "hex"}` bytes, `{"~f": "inf"}` a float JSON cannot write: inf, -inf, nan)
-and `decode` turns them back; dicts, lists, strings, ints, finite floats (repr round-trips),
-bools and None pass as they are. Anything else (an object) becomes `{"~r": repr}`: kept for
+keys, `{"~b": "hex"}` bytes, `{"~f": "inf"}` a float JSON cannot write: inf, -inf, nan;
+`{"~i": "digits"}` an integer past 64 bits, which fast JSON libraries refuse or read as a
+float) and `decode` turns them back; dicts, lists, strings, ints, finite floats (repr
+round-trips), bools and None pass as they are. Anything else (an object) becomes `{"~r": repr}`: kept for
 the eye, not for the engine.
 
 `decode` reads hostile input (a journal from elsewhere): it builds only these types.
@@ -15,14 +16,17 @@ from __future__ import annotations
 
 from typing import Any
 
-_TAGS = ("~t", "~s", "~d", "~b", "~r", "~f")
+_TAGS = ("~t", "~s", "~d", "~b", "~r", "~f", "~i")
+SIXTY_FOUR_BITS = (-(2**63), 2**64)  # the integers orjson writes and reads as integers
 _NON_FINITE = {"inf": float("inf"), "-inf": float("-inf"), "nan": float("nan")}
 
 
 def encode(value: Any) -> Any:
     t = type(value)
-    if t is str or t is int or t is bool or value is None:
+    if t is str or t is bool or value is None:
         return value
+    if t is int:
+        return value if SIXTY_FOUR_BITS[0] <= value < SIXTY_FOUR_BITS[1] else {"~i": str(value)}
     if t is float:
         # (x - x is 0.0 for every finite x, nan for inf and nan)
         return value if value - value == 0.0 else {"~f": repr(value)}
@@ -51,10 +55,14 @@ def _base(value: Any) -> Any:
     return repr(value)  # pragma: no cover
 
 
+# What JSON gives that decodes as itself: not called for (a restore decodes 10^5 values).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def decode(value: Any) -> Any:
     t = type(value)
     if t is list:
-        return [decode(v) for v in value]
+        return [v if type(v) in _LEAVES else decode(v) for v in value]
     if t is dict:
         if len(value) == 1:
             (tag, inner), = value.items()
@@ -70,7 +78,9 @@ def decode(value: Any) -> Any:
                 return inner
             if tag == "~f" and type(inner) is str and inner in _NON_FINITE:
                 return _NON_FINITE[inner]
-        return {k: decode(v) for k, v in value.items()}
+            if tag == "~i" and type(inner) is str:
+                return int(inner)  # (a ValueError past Python's 4,300 digits: a damaged value)
+        return {k: v if type(v) in _LEAVES else decode(v) for k, v in value.items()}
     return value
 
 

@@ -148,15 +148,23 @@ def _whole(rng: random.Random) -> dict[str, Any]:
     return {"state": list(words), "gauss": gauss}
 
 
-def load(state: Any, memo: dict[tuple[str, int], tuple[int, ...]] | None = None) -> random.Random:
-    """A generator at the dumped position. `memo` (seed, twists) -> block saves the
-    twisting when many loads revisit the same positions (a replay seeking)."""
+def load(state: Any, memo: dict[tuple[str, int], tuple[tuple[int, ...], int]] | None = None) -> random.Random:
+    """A generator at the dumped position. `memo` (seed, twists) -> (block, its crc) saves
+    the twisting when many loads revisit the same positions (a replay seeking)."""
+    rng = random.Random()
+    restore_into(rng, state, memo)
+    return rng
+
+
+def restore_into(rng: random.Random, state: Any, memo: dict | None = None, seeded: str | None = None) -> None:
+    """Move an existing generator (shared by an agent, its view and its brain) to the dumped
+    position (see `load`). `seeded`: the seed string `rng` was just seeded with and has not
+    drawn from since (a new agent's stream), which spares seeding it again."""
     if not isinstance(state, dict):
         raise StreamError("a random stream must be a table")
     gauss = state.get("gauss")
     if gauss is not None and type(gauss) is not float:
         raise StreamError("a random stream's gauss must be a number or null")
-    rng = random.Random()
     if "state" in state:
         words = state["state"]
         if (type(words) is not list or len(words) != N + 1
@@ -164,53 +172,25 @@ def load(state: Any, memo: dict[tuple[str, int], tuple[int, ...]] | None = None)
                 or type(words[N]) is not int or not 0 <= words[N] <= N):
             raise StreamError("a random stream's state must be 625 words")
         rng.setstate((3, tuple(words), gauss))
-        return rng
+        return
     seed, k, pos, crc = state.get("seed"), state.get("twists"), state.get("pos"), state.get("crc")
     if type(seed) is not str or len(seed) > 1000:
         raise StreamError("a random stream's seed must be a string")
     if type(k) is not int or not 0 <= k <= MAX_TWISTS or type(pos) is not int or not 0 <= pos <= N:
         raise StreamError("a random stream's position is out of range")
-    key = (seed, k)
-    block = None if memo is None else memo.get(key)
-    if block is None:
-        rng.seed(seed)
-        for _ in range(k):
-            rng.getrandbits(TWIST_BITS)
-        block = rng.getstate()[1][:N]
-        if memo is not None:
-            memo[key] = block
-    if zlib.crc32(array("I", block).tobytes()) != crc:
-        raise StreamError(f"the random stream of {seed!r} does not match its checksum")
-    rng.setstate((3, block + (pos,), gauss))
-    return rng
-
-
-def restore_into(rng: random.Random, state: Any, memo: dict | None = None, seeded: str | None = None) -> None:
-    """Move an existing generator (shared by an agent, its view and its brain) there.
-    `seeded`: the seed string `rng` was just seeded with and has not drawn from since (a
-    new agent's stream), which spares seeding it again."""
-    if not isinstance(state, dict) or "state" in state:
-        rng.setstate(load(state).getstate())
-        return
-    seed, k, pos, crc, gauss = (state.get(f) for f in ("seed", "twists", "pos", "crc", "gauss"))
-    if type(seed) is not str or len(seed) > 1000:
-        raise StreamError("a random stream's seed must be a string")
-    if type(k) is not int or not 0 <= k <= MAX_TWISTS or type(pos) is not int or not 0 <= pos <= N:
-        raise StreamError("a random stream's position is out of range")
-    if gauss is not None and type(gauss) is not float:
-        raise StreamError("a random stream's gauss must be a number or null")
-    block = None if memo is None else memo.get((seed, k))
-    if block is None:
+    known = None if memo is None else memo.get((seed, k))
+    if known is None:
         if seeded != seed:
             rng.seed(seed)
         for _ in range(k):
             rng.getrandbits(TWIST_BITS)
         block = rng.getstate()[1][:N]
+        known = (block, zlib.crc32(array("I", block).tobytes()))
         if memo is not None:
-            memo[(seed, k)] = block
-    if zlib.crc32(array("I", block).tobytes()) != crc:
+            memo[(seed, k)] = known
+    if known[1] != crc:
         raise StreamError(f"the random stream of {seed!r} does not match its checksum")
-    rng.setstate((3, block + (pos,), gauss))
+    rng.setstate((3, known[0] + (pos,), gauss))
 
 
 __all__ = ["StreamCursor", "StreamError", "dump", "load", "restore_into"]

@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import math
 import random
+import zlib
 from unittest import mock
 
 import anyio
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import random_stream
 from engine.actions import Result
-from engine.checkpoint import Cursors, capture, capture_encoded, capture_json, decode, restore
+from engine.checkpoint import CheckpointError, Cursors, capture, capture_encoded, capture_json, decode, restore
 from engine.config import load_scenario
 from engine.plain import decode as plain_decode
 from engine.plain import encode as plain_encode
@@ -67,6 +69,28 @@ def test_values_orjson_refuses_or_would_change_come_back_exactly():
     back = restore(world.config, decode(capture_encoded(world, Cursors())))
     assert same(back.agents[aid].view.last_result.value, ODD)
     assert same(back.artifacts.by_id[art.id].content, ODD)
+
+
+def test_a_checkpoint_is_read_the_same_by_the_fast_reader_and_one_from_before_exactly():
+    world = small_world()
+    aid = sorted(world.agents)[0]
+    world.agents[aid].view.last_result = Result(True, ODD)
+    blob = capture_encoded(world, Cursors())
+    text = zlib.decompress(blob)
+    assert text.startswith(b'{"format":1,"plain":2,')  # read with orjson
+    assert decode(blob) == json.loads(text)
+    # A checkpoint from before plain values were tagged: a big integer as itself, read exactly.
+    before = json.loads(text)
+    del before["plain"]
+    before["agents"][0][1]["result"][1] = {"big": 2**70}
+    state = decode(zlib.compress(json.dumps(before, separators=(",", ":")).encode()))
+    assert state["agents"][0][1]["result"][1]["big"] == 2**70
+
+
+def test_a_checkpoint_nested_past_any_parser_is_refused():
+    deep = b'{"format":1,"plain":2,"t":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(CheckpointError, match="damaged"):
+        decode(zlib.compress(deep))
 
 
 def test_the_writer_sees_changes_made_in_place_and_what_is_gone():
