@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .agent import remember_history
 from .checkpoint import CheckpointError, collector_paused
 from .checkpoint import restore as restore_checkpoint
 from .events import EVENT_KINDS, Event
@@ -70,6 +71,10 @@ class Recording:
         self._world: World | None = None  # the last world built, and the checkpoint it grew from
         self._from: CheckpointInfo | None = None
         self._batches: list[tuple[float, int]] = []  # (commit time, first seq) of each event batch
+        # Agents keep their recent actions and freezes (the app's history, `remember_history`)
+        # from the checkpoint a moment is built from: the same history however the moment
+        # was reached (run on from an earlier moment of the stretch, or built afresh).
+        self.history = False
         self.refresh()
 
     def refresh(self) -> None:
@@ -109,6 +114,8 @@ class Recording:
                 world = restore_checkpoint(self.config, state, virtual=True, memo=self._memo)
             except CheckpointError as e:
                 raise JournalError(f"{self.path}: checkpoint {info.n}: {e}") from None
+            if self.history:
+                remember_history(world)
         assert world is not None  # (reused only when there is one)
         exact = self.virtual or t == info.t
         if self.virtual and t > world.clock.now():

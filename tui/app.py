@@ -237,27 +237,37 @@ class EcologyApp(SteeringMixin, App):
             self.show_details(kind, event.key)
 
     def show_details(self, kind: str, key: str) -> None:
-        world = self.world
-        now = world.clock.now
-
-        def stats(agent_id: str) -> Any:
+        def stats(world: Any, agent_id: str) -> Any:
             return self.feed.readings(world).get(agent_id)
 
-        renderers: dict[str, tuple[str, Callable[[], Any]]] = {
-            "agent": (f"Agent {key}", lambda: agent_detail(
-                world, key, now(), self.meter.per_minute(world, key, now()) if key in world.agents else None, stats(key),
-                news=self.news)),
-            "container": (f"Sandbox of {key}", lambda: container_detail(world, key, stats(key), self.feed.incidents)),
-            "bid": (f"Bid on {key}", lambda: bid_detail(world, key, now())),
-            "resolution": (f"Resolution {key}", lambda: resolution_detail(
+        def per_minute(world: Any) -> Any:
+            return self.meter.per_minute(world, key, world.clock.now()) if key in world.agents else None
+
+        renderers: dict[str, tuple[str, Callable[[Any], Any]]] = {
+            "agent": (f"Agent {key}", lambda world: agent_detail(
+                world, key, world.clock.now(), per_minute(world), stats(world, key), news=self.news)),
+            "container": (f"Sandbox of {key}", lambda world: container_detail(
+                world, key, stats(world, key), self.feed.incidents)),
+            "bid": (f"Bid on {key}", lambda world: bid_detail(world, key, world.clock.now())),
+            "resolution": (f"Resolution {key}", lambda world: resolution_detail(
                 next(r for r in world.oracle.resolutions if f"#{r['index']}" == key))),
-            "config": (f"Config right of {key}", lambda: config_detail(world, key)),
-            "slice": (f"Rate slice {key}", lambda: slice_detail(world, key)),
-            "listing": (f"Listing {key}", lambda: listing_detail(world, key)),
-            "contract": (f"Contract {key}", lambda: contract_detail(world, key, now())),
+            "config": (f"Config right of {key}", lambda world: config_detail(world, key)),
+            "slice": (f"Rate slice {key}", lambda world: slice_detail(world, key)),
+            "listing": (f"Listing {key}", lambda world: listing_detail(world, key)),
+            "contract": (f"Contract {key}", lambda world: contract_detail(world, key, world.clock.now())),
         }
         title, render = renderers[kind]
-        self.push_screen(DetailScreen(title, render, self.refresh_s))
+        # The world as of each redraw, not the one shown when it opened (a replay's seek
+        # puts another in its place), and only while it stands at a moment.
+        self.push_screen(DetailScreen(title, lambda: render(self.world), self.refresh_s,
+                                      steady=lambda: self.world_is_steady))
+
+    @property
+    def world_is_steady(self) -> bool:
+        """Does the world shown stand at one moment (so a frame may read it)? Always, live:
+        the engine gives the loop its turn only between whole turns. A replay says no while
+        it runs the shown world on to the next moment."""
+        return True
 
     def action_agent_history(self) -> None:
         """The history of the agent the selected row names; a choice when it names several

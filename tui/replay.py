@@ -46,6 +46,7 @@ from engine.replay import Moment, Recording, as_event
 
 from .app import UI_KINDS, EcologyApp
 from .format import describe_event
+from .screens.detail import DetailScreen
 from .screens.form import Field, FormScreen
 from .widgets.timeline import Timeline, TimelineState
 
@@ -99,6 +100,7 @@ class ReplayApp(EcologyApp):
     def __init__(self, recording: Recording, at: float | None = None, *, speed: float = 10.0,
                  follow: bool = True, **kw: Any) -> None:
         self.recording = recording
+        recording.history = True  # agents' recent actions, as the detail screens show them
         first = recording.checkpoints[0]
         start = Moment(first.t, recording.restore_checkpoint(0), first, True)
         super().__init__(recording.config, world=start.world, run_engine=False, **kw)
@@ -200,6 +202,8 @@ class ReplayApp(EcologyApp):
         self._swap(moment.world, rows[-EVENTS_SHOWN:])
         self._show_timeline()
         self.refresh_view()
+        if isinstance(self.screen, DetailScreen):  # a detail open over the panels: the new moment at once
+            self.screen.redraw()
         if left_behind:
             self._left_behind += 1
             self.call_after_refresh(self._collect_left_behind)
@@ -216,9 +220,14 @@ class ReplayApp(EcologyApp):
         self._left_behind = 0
         gc.collect()
 
+    @property
+    def world_is_steady(self) -> bool:
+        return not self._running_shown
+
     def refresh_view(self) -> None:
         # While the world shown is run on to the next moment, a frame would show it half
-        # way (and take in the events it publishes on the way): the last frame stands.
+        # way (and take in the events it publishes on the way): the last frame stands (a
+        # detail open over the panels asks `world_is_steady` too).
         if not self._running_shown:
             super().refresh_view()
 

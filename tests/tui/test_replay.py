@@ -438,3 +438,74 @@ async def test_a_fork_into_a_bad_path_is_refused_in_the_form_and_writes_nothing(
         await settle(pilot)
     assert app.forked == good and Recording(good).checkpoints[0].t == 60.0
     assert {p: p.read_bytes() for p in (recording, existing)} == before
+
+
+# -- a detail open over the panels --------------------------------------------------------------------
+def detail_text(app: ReplayApp) -> str:
+    from textual.widgets import Static
+
+    from tui.screens.detail import DetailScreen
+
+    assert isinstance(app.screen, DetailScreen)
+    console = Console(file=io.StringIO(), width=100)
+    console.print(app.screen.query_one("#detail-body", Static).content)
+    return console.file.getvalue()
+
+
+@pytest.mark.anyio
+async def test_a_detail_open_during_a_seek_shows_moments_never_the_world_half_way(recording, monkeypatch):
+    """An agent's detail, open while the replay moves: while the shown world is run on to
+    the next moment it keeps the last moment's picture (it had drawn the world half way),
+    then shows the new moment at once; and after a seek that builds another world (across
+    a checkpoint), it shows that world (it had stayed on the one it opened on)."""
+    import engine.replay
+
+    advance = engine.replay.advance
+    gate, halfway = anyio.Event(), anyio.Event()
+    held = False
+
+    async def slow_advance(world, to):
+        nonlocal held
+        if not held and to > 66.0:  # the seek to 69: stop half way, at 65
+            held = True
+            await advance(world, 65.0)
+            halfway.set()
+            await gate.wait()
+        await advance(world, to)
+
+    monkeypatch.setattr(engine.replay, "advance", slow_advance)
+    app = app_on(recording, 61.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        aid = max(app.world.agents, key=lambda a: app.world.agents[a].actions)  # a busy one
+        app.show_details("agent", aid)
+        await pilot.pause()
+        at_61 = detail_text(app)
+        shown = app.world
+        app.seek(69.0)
+        with anyio.fail_after(10):
+            await halfway.wait()
+        assert app.world is shown and shown.clock.now() == 65.0  # the shown world, half way
+        app.screen.redraw()
+        assert detail_text(app) == at_61
+        gate.set()
+        await settle(pilot)
+        assert app.t == 69.0 and app.world is shown
+        at_69 = detail_text(app)
+        app.seek(95.0)  # across checkpoints: another world
+        await settle(pilot)
+        assert app.world is not shown
+        at_95 = detail_text(app)
+    assert len({at_61, at_69, at_95}) == 3
+    # As a replay opened there shows it (its history too: from the checkpoint the moment grew from).
+    assert (at_69, at_95) == (await opened_at(recording, 69.0, aid), await opened_at(recording, 95.0, aid))
+
+
+async def opened_at(path: Path, t: float, aid: str) -> str:
+    """The agent's detail as a replay opened at `t` shows it."""
+    app = app_on(path, t)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.show_details("agent", aid)
+        await pilot.pause()
+        return detail_text(app)

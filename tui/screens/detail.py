@@ -21,11 +21,13 @@ class DetailScreen(ModalScreen[None]):
         Binding("escape,enter,q", "close", "Close"),
     ]
 
-    def __init__(self, title: str, render: Callable[[], RenderableType], refresh_s: float) -> None:
+    def __init__(self, title: str, render: Callable[[], RenderableType], refresh_s: float,
+                 steady: Callable[[], bool] = lambda: True) -> None:
         super().__init__()
         self.title_text = title
         self.render_detail = render
         self.refresh_s = refresh_s
+        self.steady = steady  # False while what it shows is between two moments: the last drawing stands
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail") as box:
@@ -39,6 +41,8 @@ class DetailScreen(ModalScreen[None]):
         self.query_one("#detail").focus()
 
     def redraw(self) -> None:
+        if not self.steady():
+            return
         try:
             body = self.render_detail()
         except Exception as e:  # noqa: BLE001 - a detail must never take the app down
