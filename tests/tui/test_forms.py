@@ -144,6 +144,21 @@ class TestBursts:
                   if a.content["lender"] == "operator" and a.content["principal"] == 20 and a.content["rate_per_day"] == 1.5]
         assert (loan["debtor"], loan["principal"], loan["rate_per_day"], loan["due_in"]) == ("b002", 20, 1.5, 300.0)
 
+    async def test_a_whole_form_and_its_submitting_enter_in_one_burst(self, world):
+        """The last field's text and the enter that submits it in one burst (a terminal sends
+        `T+1m` and a return in one write): the form is submitted with that text, not with
+        what the field held before the keys were handled."""
+        app = make_app(world)
+        async with app.run_test(size=SIZE) as pilot:
+            await show(pilot, "5")
+            await pilot.press("o")
+            await burst(pilot, *"b002", "enter", *"21", "enter", *"1.5", "enter", *"300", "enter")
+            await pilot.pause()
+            assert not isinstance(app.screen, FormScreen)  # submitted, and the engine said yes
+        [loan] = [a.content for a in world.contracts.contracts.values()
+                  if a.content["lender"] == "operator" and a.content["principal"] == 21]
+        assert (loan["debtor"], loan["rate_per_day"], loan["due_in"]) == ("b002", 1.5, 300.0)
+
 
 FIELDS = [
     Field("to", "to", "id", choices=["a001", "b002"]),

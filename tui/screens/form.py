@@ -249,7 +249,11 @@ class FormScreen(ModalScreen[Result | None]):
             # the next key is forwarded to whatever has focus when the app reads it.
             self.set_focus(widgets[i + 1])
         else:
-            self.action_submit()
+            # Submit once the field has handled the keys that came before this enter: a
+            # priority binding runs as the app reads the key, and keys typed in the same
+            # burst (a terminal sends `T+1m` and its return in one write) are still queued
+            # for the field, which would be read without them.
+            focused.call_later(self.action_submit)
 
     # -- inline validation -------------------------------------------------------------------
     def _field(self, name: str) -> Field:
