@@ -148,7 +148,7 @@ def _whole(rng: random.Random) -> dict[str, Any]:
     return {"state": list(words), "gauss": gauss}
 
 
-def load(state: Any, memo: dict[tuple[str, int], tuple[tuple[int, ...], int]] | None = None) -> random.Random:
+def load(state: Any, memo: dict[tuple[str, int], tuple[bytes, int]] | None = None) -> random.Random:
     """A generator at the dumped position. `memo` (seed, twists) -> (block, its crc) saves
     the twisting when many loads revisit the same positions (a replay seeking)."""
     rng = random.Random()
@@ -178,19 +178,27 @@ def restore_into(rng: random.Random, state: Any, memo: dict | None = None, seede
         raise StreamError("a random stream's seed must be a string")
     if type(k) is not int or not 0 <= k <= MAX_TWISTS or type(pos) is not int or not 0 <= pos <= N:
         raise StreamError("a random stream's position is out of range")
+    view = _view(rng) if _IN_PLACE and type(rng) is random.Random else None
     known = None if memo is None else memo.get((seed, k))
     if known is None:
         if seeded != seed:
             rng.seed(seed)
         for _ in range(k):
             rng.getrandbits(TWIST_BITS)
-        block = rng.getstate()[1][:N]
-        known = (block, zlib.crc32(array("I", block).tobytes()))
+        block = bytes(view.words) if view is not None else _block(rng.getstate()[1])
+        known = (block, zlib.crc32(block))
         if memo is not None:
             memo[(seed, k)] = known
     if known[1] != crc:
         raise StreamError(f"the random stream of {seed!r} does not match its checksum")
-    rng.setstate((3, known[0] + (pos,), gauss))
+    if view is not None:
+        # Written in place (the layout `_peek` reads), as `setstate` would, without building
+        # 625 ints: the block is this engine's own (twisted here or memoised), never the file's.
+        ctypes.memmove(ctypes.addressof(view.words), known[0], 4 * N)
+        view.index = pos
+        rng.gauss_next = gauss  # type: ignore[attr-defined]
+    else:
+        rng.setstate((3, tuple(array("I", known[0])) + (pos,), gauss))
 
 
 __all__ = ["StreamCursor", "StreamError", "dump", "load", "restore_into"]

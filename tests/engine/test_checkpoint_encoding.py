@@ -139,9 +139,14 @@ def test_a_stream_read_in_place_says_what_getstate_says(draws, seed):
         with mock.patch.object(random_stream, "_IN_PLACE", False):
             assert dumped == random_stream.dump(rng, name, slow)
     dumped = random_stream.dump(rng, name, fast)
-    back = random_stream.load(dumped)
-    assert back.getstate() == rng.getstate()
-    assert [back.random() for _ in range(700)] == [rng.random() for _ in range(700)]
+    memo: dict = {}
+    built, again = random_stream.load(dumped, memo), random_stream.load(dumped, memo)  # twisted; memoised
+    with mock.patch.object(random_stream, "_IN_PLACE", False):
+        slow = random_stream.load(dumped, {})  # through setstate()
+    for back in (built, again, slow):
+        assert back.getstate() == rng.getstate()
+    ahead = [rng.random() for _ in range(700)]
+    assert all([back.random() for _ in range(700)] == ahead for back in (built, again, slow))
 
 
 def test_kept_records_dump_none_with_recent_zero():
