@@ -6,8 +6,8 @@ JSON has no tuples, sets or non-string keys, and a brain that reads `last.value`
 keys, `{"~b": "hex"}` bytes, `{"~f": "inf"}` a float JSON cannot write: inf, -inf, nan;
 `{"~i": "digits"}` an integer past 64 bits, which fast JSON libraries refuse or read as a
 float) and `decode` turns them back; dicts, lists, strings, ints, finite floats (repr
-round-trips), bools and None pass as they are. Anything else (an object) becomes `{"~r": repr}`: kept for
-the eye, not for the engine.
+round-trips), bools and None pass as they are. Anything else (an object) becomes
+`{"~r": repr}`: kept for the eye, not for the engine.
 
 `decode` reads hostile input (a journal from elsewhere): it builds only these types.
 """

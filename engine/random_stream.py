@@ -8,9 +8,7 @@ checkpoint keeps `{seed, twists, pos, gauss}` and a crc of the block to check it
 find `twists` cheaply at each checkpoint, a `StreamCursor` remembers the block it saw last
 time and twists a scratch generator forward from there until the blocks match (an agent
 draws far fewer than 624 words between two checkpoints, so that is zero or one twist).
-Most checkpoints find the same block as last time: a twist rewrites every word, so three
-words compared (first, middle, last) tell it, and the block's crc is the one kept (a
-chance match of all three after a twist is 2^-96, and `load` would refuse it by the crc).
+Most checkpoints find the same block as last time, and keep the crc computed then.
 A stream that was not seeded from its seed string (reseeded, set by hand) is kept whole.
 On CPython the position and block are read in place from the generator's C struct (a
 layout checked against `getstate()` at import), which spares building 625 Python ints per
@@ -50,16 +48,13 @@ def _block(words: tuple[int, ...]) -> bytes:
 class StreamCursor:
     """What one writer remembers of one stream between checkpoints (see the module doc)."""
 
-    __slots__ = ("twists", "block", "crc", "marks", "whole", "rng", "view")
+    __slots__ = ("twists", "block", "crc", "whole")
 
     def __init__(self) -> None:
         self.twists = -1  # not yet located
         self.block = b""
-        self.crc = 0
-        self.marks: tuple[int, int, int] | None = None  # three words of `block`
+        self.crc = 0  # of `block`
         self.whole = False
-        self.rng: random.Random | None = None  # the generator `view` reads (held: it must outlive the view)
-        self.view: _State | None = None
 
 
 _scratch = random.Random()
@@ -74,6 +69,7 @@ _HEAD = object.__basicsize__  # where a C object's own fields start, after its r
 
 
 def _view(rng: random.Random) -> _State:
+    """The generator's struct, read and written in place (valid while `rng` lives)."""
     return _State.from_address(id(rng) + _HEAD)
 
 
@@ -96,44 +92,31 @@ def _readable_in_place() -> bool:
 _IN_PLACE = _readable_in_place()
 
 
-def _peek(rng: random.Random, cursor: StreamCursor) -> tuple[int, bytes] | None:
-    """The stream's index into its block and the block (as `_block` makes it), read in
-    place, or None where that cannot be done. Why: `getstate()` builds a tuple of 625
-    Python ints, 12-20 us, and at every checkpoint of every agent that drew since the
-    last it had been the largest part of the capture; reading the struct takes under 1 us.
-    The cursor keeps the view, and the generator with it, so the address stays its."""
-    if not _IN_PLACE or type(rng) is not random.Random:
-        return None
-    if cursor.rng is not rng or cursor.view is None:
-        cursor.rng, cursor.view = rng, _view(rng)
-    view = cursor.view
-    return view.index, bytes(view.words)
+def _peek(rng: random.Random) -> tuple[int, bytes, float | None]:
+    """The stream's index into its block, the block (as `_block` makes it) and its spare
+    gauss. Read in place where that can be done: `getstate()` builds a tuple of 625 Python
+    ints, 12-20 us, and at every checkpoint of every agent that drew since the last it had
+    been the largest part of the capture; reading the struct takes under 1 us."""
+    if _IN_PLACE and type(rng) is random.Random:
+        view = _view(rng)
+        return view.index, bytes(view.words), rng.gauss_next  # type: ignore[attr-defined]
+    _, words, gauss = rng.getstate()
+    return words[N], _block(words), gauss
 
 
 def dump(rng: random.Random, seed: str, cursor: StreamCursor) -> dict[str, Any]:
     """The stream's position (or its whole state), as plain JSON values."""
     if cursor.whole:
         return _whole(rng)
-    peeked = _peek(rng, cursor)
-    if peeked is not None:
-        pos, block = peeked
-        gauss = rng.gauss_next  # type: ignore[attr-defined]  # (what getstate() returns last)
-        if block == cursor.block:  # the block of last time
-            return {"seed": seed, "twists": cursor.twists, "pos": pos, "gauss": gauss, "crc": cursor.crc}
-    else:
-        _, words, gauss = rng.getstate()
-        pos = words[N]
-        if cursor.marks == (words[0], words[N // 2], words[N - 1]):  # the block of last time
-            return {"seed": seed, "twists": cursor.twists, "pos": pos, "gauss": gauss, "crc": cursor.crc}
-        block = _block(words)
+    pos, block, gauss = _peek(rng)
+    if block == cursor.block:  # the block of last time
+        return {"seed": seed, "twists": cursor.twists, "pos": pos, "gauss": gauss, "crc": cursor.crc}
     if cursor.twists < 0:
         cursor.twists, cursor.block = 0, _block(random.Random(seed).getstate()[1])
     ref, k = cursor.block, cursor.twists
     for _ in range(MAX_CATCH_UP + 1):
         if ref == block:
             cursor.twists, cursor.block, cursor.crc = k, block, zlib.crc32(block)
-            words = array("I", block)
-            cursor.marks = (words[0], words[N // 2], words[N - 1])
             return {"seed": seed, "twists": k, "pos": pos, "gauss": gauss, "crc": cursor.crc}
         _scratch.setstate((random.Random.VERSION, tuple(array("I", ref)) + (N,), None))
         _scratch.getrandbits(TWIST_BITS)

@@ -69,7 +69,7 @@ class MarketArtifact(GenesisArtifact):
     # -- a checkpoint's view of the market ------------------------------------------------------
     def dump(self, recent: int | None = None) -> dict[str, Any]:
         closed = list(self.closed)
-        closed = closed if recent is None else closed[len(closed) - recent:] if recent > 0 else []
+        closed = closed if recent is None else closed[-recent:] if recent else []
         return {"open": [_row(x) for x in self.open.values()],
                 "closed": [_row(x) for x in closed],
                 "ids": self._ids, "sold": self.sold}

@@ -145,7 +145,7 @@ class OracleArtifact(GenesisArtifact):
         return {
             "bids": [[b.id, b.bidder, b.artifact_id, b.amount, b.t] for b in self.bids.values()],
             "resolved": self.resolved, "minted_total": self.minted_total, "bid_ids": self._bid_ids,
-            "resolutions": resolutions if recent is None else resolutions[len(resolutions) - recent:] if recent > 0 else [],
+            "resolutions": resolutions if recent is None else resolutions[-recent:] if recent else [],
             "scorer": scorer.memory() if hasattr(scorer, "memory") else None,
             "timer": self._timer is not None,
         }
