@@ -43,16 +43,6 @@ RECENT_ACTIONS = 24
 RECENT_FREEZES = 16
 
 
-def _args_as_given(action: Action) -> dict | None:
-    """An invoke's arguments as they are now, for the history (a copy: the brain may change
-    them for its next turn)."""
-    if action.__class__ is Invoke:
-        args = action.args
-        if args.__class__ is dict:
-            return args.copy()
-    return None
-
-
 def remember_history(world: World) -> None:
     """Have every agent of `world`, and every agent spawned later, keep its rings."""
     world.keep_history = True  # read by Agent.__init__ for agents to come
@@ -283,9 +273,9 @@ class Agent:
         self.frozen_since: float | None = None
         self.times_frozen = 0
         keep = world.keep_history
-        # (world time, action, result, thought cost, an invoke's arguments as they were: a
-        # brain may re-aim one action object turn after turn, as the Boltzmann brain does)
-        self.recent_actions: deque[tuple[float, Action, Result, float, dict | None]] | None = (
+        # (world time, action, result, thought cost): a brain never changes an action it
+        # has handed to the world, so the action shows what was asked then
+        self.recent_actions: deque[tuple[float, Action, Result, float]] | None = (
             deque(maxlen=RECENT_ACTIONS) if keep else None)
         self.freezes: deque[Freeze] | None = deque(maxlen=RECENT_FREEZES) if keep else None
         self.paused = False
@@ -485,10 +475,8 @@ class Agent:
             # Recording the result: `_record` does the same for turns that resume.
             self.actions += 1
             self.last_action = action  # described only when someone looks (snapshot)
-            if self.recent_actions is not None:  # (`_args_as_given`, inlined on the hot path)
-                args = action.args if action.__class__ is Invoke else None
-                self.recent_actions.append((now, action, result, brain.thought_cost,
-                                            args.copy() if args.__class__ is dict else None))
+            if self.recent_actions is not None:
+                self.recent_actions.append((now, action, result, brain.thought_cost))
             view.last_result = result
             if self.failures:
                 self.failures = 0
@@ -549,8 +537,7 @@ class Agent:
         self.actions += 1
         self.last_action = action
         if self.recent_actions is not None:
-            self.recent_actions.append((now, action, result, self.brain.thought_cost,
-                                        _args_as_given(action)))
+            self.recent_actions.append((now, action, result, self.brain.thought_cost))
         self.view.last_result = result
         if self.failures:
             self.failures = 0

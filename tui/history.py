@@ -123,12 +123,11 @@ _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 24  # agents choose the arguments: bound what is formatted
 
 
-def _args(action: Any, args: dict | None) -> str:
-    """An invoke's first few arguments as they were when it was taken (`args`), each cut
-    short, whatever size an agent made them."""
-    if type(action) is Invoke and isinstance(args, dict) and args:
+def _args(action: Any) -> str:
+    """An invoke's first few arguments, each cut short, whatever size an agent made them."""
+    if type(action) is Invoke and isinstance(action.args, dict) and action.args:
         parts = []
-        for k, v in itertools.islice(args.items(), 4):
+        for k, v in itertools.islice(action.args.items(), 4):
             text = v if isinstance(v, str) and len(v) <= 24 else _REPR.repr(v)
             parts.append(f"{str(k)[:24]}={text}")
         return " " + short(" ".join(parts), 60)
@@ -154,8 +153,8 @@ def timeline(world: World, agent_id: str, news: AgentNews | None, now: float, li
     cost_of = world.waist.cost_of
     actions = list(agent.recent_actions or ())
     since = actions[0][0] if actions else float("inf")  # the action ring covers [since, now]
-    for i, (t, action, result, think, args) in enumerate(actions):
-        what = Text(action.describe() + _args(action, args))
+    for i, (t, action, result, think) in enumerate(actions):
+        what = Text(action.describe() + _args(action))
         what.append(f"  cost {think + cost_of(action):.2f}", "dim")
         if not result.ok:
             what.append(f"  refused: {short(str(result.error)[:200], 90)}", "red")

@@ -13,6 +13,18 @@ from ..brain_params import BoltzmannParams, DreamerParams, FounderParams, Philan
 from .base import Brain
 
 
+# One gift action per recipient, shared by every Boltzmann brain. An action handed to the
+# world is never changed afterwards (the world keeps it: the agent's last action, the app's
+# history), and a Boltzmann world takes hundreds of thousands of these a second: a lookup
+# here costs what re-aiming one action object did, and a new object each turn more.
+_GIFTS: dict[str, Invoke] = {}
+
+
+def _gift(to: str) -> Invoke:
+    give = _GIFTS[to] = Invoke("ledger", "transfer", {"to": to, "amount": 1})
+    return give
+
+
 class Boltzmann(Brain[BoltzmannParams]):
     """Gives one scrip to a random other agent (Boltzmann wealth model)."""
 
@@ -23,9 +35,6 @@ class Boltzmann(Brain[BoltzmannParams]):
 
     def __init__(self, params, rng) -> None:
         super().__init__(params, rng)
-        # One action object, re-aimed each turn: the waist keeps no action past `perform`,
-        # and a Boltzmann world makes hundreds of thousands of these a second.
-        self._give = Invoke("ledger", "transfer", {"to": "", "amount": 1})
         self._broke = (Sleep(until_event="scrip_transferred", timeout=60.0, only_mine=True)
                        if params.when_broke == "sleep" else NOOP)
 
@@ -35,9 +44,7 @@ class Boltzmann(Brain[BoltzmannParams]):
         other = view.random_other()
         if other is None:
             return NOOP
-        give = self._give
-        give.args["to"] = other
-        return give
+        return _GIFTS.get(other) or _gift(other)
 
 
 class Philanthropist(Brain[PhilanthropistParams]):

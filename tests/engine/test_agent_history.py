@@ -30,9 +30,9 @@ async def test_a_freeze_names_its_cause_and_how_long_it_lasted():
     assert freeze.cause.describe() == "write note"
     assert freeze.length == pytest.approx(6.0, abs=1e-9)
     assert freeze.ended == "paid off"
-    t, action, result, think, _ = agent.recent_actions[0]
+    t, action, result, think = agent.recent_actions[0]
     assert (t, action.describe(), result.ok, think) == (0.0, "write note", True, 0.0)
-    assert [a.describe() for _, a, _, _, _ in agent.recent_actions] == ["write note", "noop", "sleep 1e+06s"]
+    assert [a.describe() for _, a, _, _ in agent.recent_actions] == ["write note", "noop", "sleep 1e+06s"]
 
 
 @pytest.mark.anyio
@@ -68,7 +68,7 @@ async def test_refusals_are_remembered_and_the_rings_are_bounded():
     agent = world.agents["a001"]
     assert len(agent.recent_actions) == RECENT_ACTIONS
     assert len(agent.freezes) == RECENT_FREEZES < agent.times_frozen
-    refused = [r for _, a, r, _, _ in agent.recent_actions if a is bad]
+    refused = [r for _, a, r, _ in agent.recent_actions if a is bad]
     assert refused and all(not r.ok and "nobody" in r.error for r in refused)
 
 
@@ -90,9 +90,9 @@ async def test_a_world_not_asked_keeps_no_rings_and_agents_spawned_later_do():
 
 @pytest.mark.anyio
 async def test_each_remembered_invoke_keeps_the_arguments_it_was_taken_with():
-    """The Boltzmann brain re-aims one action object turn after turn (engine/brains/scripted.py):
-    the history must still show each transfer's own recipient, as the bus recorded it, not
-    the latest one for every row."""
+    """A brain never changes an action once taken (the Boltzmann brain re-aimed one action
+    object turn after turn, and every row of the history showed the latest recipient): the
+    history shows each transfer's own recipient, as the bus recorded it."""
     from engine.clock import VirtualClock
     from engine.config import load_scenario
     from engine.world import World
@@ -104,7 +104,7 @@ async def test_each_remembered_invoke_keeps_the_arguments_it_was_taken_with():
     checked = 0
     for aid, agent in world.agents.items():
         sent = [(ev.t, ev.to) for ev in world.bus.recent if ev.kind == "scrip_transferred" and ev.frm == aid]
-        taken = [(t, args["to"]) for t, action, result, _, args in agent.recent_actions
+        taken = [(t, action.args["to"]) for t, action, result, _ in agent.recent_actions
                  if isinstance(action, Invoke) and result.ok]
         assert taken == sent[-len(taken):]
         checked += len(taken) > 1 and len({to for _, to in taken}) > 1

@@ -42,7 +42,7 @@ class TestTimeline:
         assert agent.status == "frozen" and newest.length is None
         so_far = duration(world.clock.now() - newest.t)
         assert text[0] == f"frozen debt {newest.debt:.2f} after {newest.cause.describe()}; frozen {so_far} so far"
-        t, action, _, think, _ = agent.recent_actions[-1]
+        t, action, _, think = agent.recent_actions[-1]
         assert text[1] == f"act {action.describe()}  cost {think + world.waist.cost_of(action):.2f}"
         # Freezes that are over have a length; one thawed sooner than debt / rate says so.
         shown_since = rows[-1][0][0]  # the timeline shows its newest rows only
